@@ -1,0 +1,68 @@
+"""Entry point of ``finkctl``.
+
+Each subcommand lives in its own module ``fink_client.cli.<name>`` that defines
+``register(subparsers) -> argparse.ArgumentParser``; the parser it returns must set
+``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an exit code).
+
+Exit codes (DESIGN.md §8): 0 ok, 1 runtime error, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from fink_client.errors import AlertError, ConfigError
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+
+# Order is the order shown by --help.
+SUBCOMMANDS: tuple[str, ...] = ("broker", "replay", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="finkctl",
+        description="Receive, store and look at the alert streams of the Fink broker.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        module = importlib.import_module(f"fink_client.cli.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``finkctl`` and return its exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"finkctl: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if getattr(exc, "usage", False) else EXIT_RUNTIME
+    except AlertError as exc:
+        print(f"finkctl: error: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except KeyboardInterrupt:
+        print("finkctl: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"finkctl: error: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
