@@ -1,0 +1,58 @@
+"""Schemaless Avro record decoding: the one place where bytes become a dict.
+
+:func:`compile_reader` turns a parsed schema into a function ``bytes -> dict``. The
+reference implementation is fastavro; faster paths may be plugged in here as long as
+they give exactly the same dicts (tests compare them on every bundled schema).
+
+A reader is *strict*: it raises if the payload is truncated (a length prefix that
+points past the end) or if bytes are left over after the record, so that a value
+written with another schema is reported instead of silently mis-decoded.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import fastavro
+
+Reader = Callable[[bytes], dict]
+
+
+class TrailingBytesError(ValueError):
+    """The record ended before the payload did: probably the wrong schema."""
+
+
+def parse_schema(schema: dict | list | str) -> Any:
+    """Parse an Avro schema (dict, or JSON text) with fastavro, without name clashes.
+
+    ``named_schemas`` is private to each call so that two Fink schemas that reuse the
+    same record names (``topLevelRecord``...) never clash.
+    """
+    if isinstance(schema, (str, bytes)):
+        import json
+
+        schema = json.loads(schema)
+    return fastavro.parse_schema(schema, named_schemas={})
+
+
+def fastavro_reader(parsed_schema: Any) -> Reader:
+    """The reference reader: fastavro's ``schemaless_reader`` plus strict length checks."""
+
+    def read(payload: bytes) -> dict:
+        buf = io.BytesIO(payload)
+        record = fastavro.schemaless_reader(buf, parsed_schema, None)
+        if buf.tell() != len(payload):
+            raise TrailingBytesError(
+                f"{len(payload) - buf.tell()} bytes left after the record "
+                f"({len(payload)} bytes in all): wrong schema for this payload?"
+            )
+        return record
+
+    return read
+
+
+def compile_reader(parsed_schema: Any) -> Reader:
+    """Return the fastest available strict reader for ``parsed_schema``."""
+    return fastavro_reader(parsed_schema)

@@ -1,0 +1,134 @@
+"""User configuration -> librdkafka configuration.
+
+Users write the short keys of the seed API (``username``, ``password``, ``group_id``,
+``bootstrap.servers``); everything else is passed to librdkafka unchanged, and
+librdkafka itself is the authority on which of those keys exist (an unknown key is
+reported as a :class:`ConfigError` naming it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fink_client.errors import ConfigError
+
+#: Default bootstrap servers of Fink's public streams, per survey. Override them with
+#: ``bootstrap.servers`` in the config. Only ZTF's address is public and stable;
+#: Rubin/LSST users get their server with their Fink account.
+DEFAULT_SERVERS: dict[str, str] = {
+    "ztf": "kafka-ztf.fink-broker.org:24499",
+}
+DEFAULT_SURVEY = "ztf"
+
+#: SASL mechanism used by Fink's servers when a username and password are given.
+SASL_MECHANISM = "SCRAM-SHA-512"
+
+#: Seconds to wait for the broker(s) when connecting, before raising
+#: :class:`BrokerUnreachableError`. Set ``connect_timeout`` in the config to change it.
+DEFAULT_CONNECT_TIMEOUT = 15.0
+
+#: Keys that fink-client understands itself (they never reach librdkafka).
+FINK_KEYS = frozenset({"username", "password", "group_id", "survey", "connect_timeout"})
+
+#: librdkafka defaults that fink-client changes, and why.
+CLIENT_DEFAULTS: dict[str, Any] = {
+    # Fink's streams are read from the start of what the group has not seen.
+    "auto.offset.reset": "earliest",
+    # At-least-once: offsets are *stored* by us only once an alert has been handed to
+    # the caller, and auto-commit then commits only stored offsets, periodically.
+    "enable.auto.commit": True,
+    "enable.auto.offset.store": False,
+    "auto.commit.interval.ms": 5000,
+    # Alerts are ~50-200 KB; fetch in large chunks for throughput.
+    "fetch.max.bytes": 64 * 1024 * 1024,
+    "max.partition.fetch.bytes": 16 * 1024 * 1024,
+    "queued.max.messages.kbytes": 256 * 1024,
+}
+
+
+def _require_str(cfg: Mapping[str, Any], key: str) -> str | None:
+    value = cfg.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"config key {key!r} must be a non-empty string", field=key)
+    return value
+
+
+def kafka_config(user_config: Mapping[str, Any]) -> dict[str, Any]:
+    """Translate a fink-client config into a confluent-kafka consumer config.
+
+    Raises :class:`ConfigError` for a missing ``group_id``, a username without a
+    password (or the reverse), or a non-string value where a string is needed.
+    """
+    if not isinstance(user_config, Mapping):
+        raise ConfigError(f"config must be a dict, not {type(user_config).__name__}")
+    cfg = dict(user_config)
+    group_id = _require_str(cfg, "group_id") or _require_str(cfg, "group.id")
+    if not group_id:
+        raise ConfigError(
+            "config needs a 'group_id': the consumer group under which Fink remembers "
+            "which alerts you have already received",
+            field="group_id",
+        )
+    username = _require_str(cfg, "username")
+    password = cfg.get("password")
+    if (username is None) != (password is None):
+        missing = "password" if password is None else "username"
+        raise ConfigError(
+            f"config has a {'username' if username else 'password'} but no {missing}: "
+            "give both (or neither, for a server without authentication)",
+            field=missing,
+        )
+    survey = str(cfg.get("survey", DEFAULT_SURVEY)).lower()
+    servers = _require_str(cfg, "bootstrap.servers")
+    if servers is None:
+        if survey not in DEFAULT_SERVERS:
+            raise ConfigError(
+                f"no default server for survey {survey!r}: set 'bootstrap.servers' "
+                f"(known defaults: {', '.join(f'{k}={v}' for k, v in DEFAULT_SERVERS.items())})",
+                field="bootstrap.servers",
+            )
+        servers = DEFAULT_SERVERS[survey]
+
+    out: dict[str, Any] = dict(CLIENT_DEFAULTS)
+    out["bootstrap.servers"] = servers
+    out["group.id"] = group_id
+    if username is not None:
+        out.update(
+            {
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanisms": SASL_MECHANISM,
+                "sasl.username": username,
+                "sasl.password": str(password),
+            }
+        )
+    for key, value in cfg.items():
+        if key in FINK_KEYS or key in ("group.id", "bootstrap.servers"):
+            continue
+        out[key] = value  # librdkafka key: passed through unchanged
+    return out
+
+
+def connect_timeout(user_config: Mapping[str, Any]) -> float:
+    """Seconds to wait for the broker, from ``connect_timeout`` in the user config."""
+    value = user_config.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"'connect_timeout' must be a number of seconds, not {value!r}",
+            field="connect_timeout",
+        ) from None
+    if seconds <= 0:
+        raise ConfigError("'connect_timeout' must be positive", field="connect_timeout")
+    return seconds
+
+
+def redact(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy of a config with every secret replaced by ``'***'`` (for logs and repr)."""
+    secret_words = ("password", "secret", "sasl.oauthbearer.config", "ssl.key")
+    return {
+        k: ("***" if any(w in k.lower() for w in secret_words) else v) for k, v in config.items()
+    }

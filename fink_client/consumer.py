@@ -1,0 +1,435 @@
+"""AlertConsumer: Fink alerts from Kafka topics, as Python dicts, at least once.
+
+Delivery rule (DESIGN.md §4): the offset of an alert is *stored* only when the caller
+comes back for more (the next ``poll``/``consume`` call) or closes the consumer, and
+librdkafka commits stored offsets periodically and on ``close()``. A process that dies
+at any moment therefore loses no alert; on restart with the same group it gets again
+at most the alerts handed out since the last commit (``auto.commit.interval.ms``,
+5 s by default) plus those it held when it died.
+
+An undecodable message raises :class:`DecodeError` carrying topic/partition/offset and
+the raw bytes; calling ``poll``/``consume`` again continues after it (the error *is*
+the delivery of that message). ``on_error="skip"`` logs and skips instead, and
+``dead_letter=DIR`` also keeps the raw bytes and the reason in ``DIR``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import confluent_kafka
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaError as RdKafkaError
+
+from fink_client import config as _config
+from fink_client.errors import (
+    AlertError,
+    AuthenticationError,
+    BrokerUnreachableError,
+    ConfigError,
+    DecodeError,
+    GroupAuthorizationError,
+    KafkaError,
+    TopicAuthorizationError,
+    UnknownTopicError,
+)
+from fink_client.wire import Decoder, IdResolver, SchemaLike
+
+log = logging.getLogger(__name__)
+
+Alert = dict[str, Any]
+
+__all__ = ["AlertConsumer", "AlertError", "DecodeError"]
+
+_AUTH_CODES = {RdKafkaError._AUTHENTICATION, RdKafkaError.SASL_AUTHENTICATION_FAILED}
+_TOPIC_AUTH_CODES = {RdKafkaError.TOPIC_AUTHORIZATION_FAILED}
+_GROUP_AUTH_CODES = {RdKafkaError.GROUP_AUTHORIZATION_FAILED}
+_UNKNOWN_TOPIC_CODES = {
+    RdKafkaError.UNKNOWN_TOPIC_OR_PART, RdKafkaError._UNKNOWN_TOPIC, RdKafkaError._UNKNOWN_PARTITION
+}
+_DOWN_CODES = {RdKafkaError._ALL_BROKERS_DOWN, RdKafkaError._TRANSPORT, RdKafkaError._RESOLVE}
+
+
+def translate_kafka_error(
+    err: confluent_kafka.KafkaError, *, servers: str = "", topic: str | None = None,
+    partition: int | None = None, group: str | None = None
+) -> AlertError:
+    """Map a librdkafka error to the typed fink-client error that says what to do."""
+    code = err.code()
+    text = err.str()
+    if code in _AUTH_CODES or "authentication" in text.lower():
+        return AuthenticationError(
+            f"authentication failed on {servers}: check the username/password registered "
+            "with `finkctl auth` (or given in the config)",
+        )
+    if code in _TOPIC_AUTH_CODES:
+        return TopicAuthorizationError(
+            f"not authorised to read topic {topic!r}: ask the Fink team for access, or "
+            "check the topic name with `finkctl topics`",
+            topic=topic,
+            partition=partition,
+        )
+    if code in _GROUP_AUTH_CODES:
+        return GroupAuthorizationError(
+            f"not authorised to use consumer group {group!r}: use the group_id you "
+            "registered with Fink",
+            field="group_id",
+        )
+    if code in _UNKNOWN_TOPIC_CODES:
+        return UnknownTopicError(
+            f"topic {topic!r} does not exist (check its name with `finkctl topics`)",
+            topic=topic,
+            partition=partition,
+        )
+    if code in _DOWN_CODES:
+        return BrokerUnreachableError(
+            f"cannot reach the Kafka broker(s) {servers}: {text}; check `bootstrap.servers` "
+            "and your network",
+        )
+    return KafkaError(f"Kafka error {err.name()}: {text}", code=err.name(), topic=topic,
+                      partition=partition)
+
+
+class AlertConsumer:
+    """Consume Fink alerts from Kafka topics as Python dicts.
+
+    >>> consumer = AlertConsumer(["rrlyr"], {"username": "...", "password": "...",
+    ...                          "group_id": "client_group"})     # doctest: +SKIP
+    >>> topic, alert = consumer.poll(timeout=5)                    # doctest: +SKIP
+
+    ``topics``: names (a name starting with ``^`` is a regular expression).
+    ``config``: ``username``, ``password``, ``group_id``, ``bootstrap.servers``,
+    ``survey`` (``ztf`` selects the default server), ``connect_timeout`` (s), plus any
+    librdkafka key. ``schema`` (path, dict or JSON) overrides schema detection.
+    ``on_error``: ``"raise"`` (default) or ``"skip"`` for undecodable messages;
+    ``dead_letter``: folder where undecodable messages are kept with their reason.
+    """
+
+    def __init__(
+        self,
+        topics: Sequence[str] | str,
+        config: dict[str, Any],
+        schema: SchemaLike | None = None,
+        *,
+        on_error: str = "raise",
+        dead_letter: str | Path | None = None,
+        id_resolver: IdResolver | None = None,
+    ) -> None:
+        if isinstance(topics, str):
+            topics = [topics]
+        topics = list(topics)
+        if not topics or not all(isinstance(t, str) and t for t in topics):
+            raise ConfigError("topics must be a non-empty list of topic names", field="topics")
+        if on_error not in ("raise", "skip"):
+            raise ConfigError(f"on_error must be 'raise' or 'skip', not {on_error!r}",
+                              field="on_error")
+        self.topics = topics
+        self._user_config = dict(config)
+        self._kafka_config = _config.kafka_config(config)
+        self._connect_timeout = _config.connect_timeout(config)
+        self._servers = self._kafka_config["bootstrap.servers"]
+        self._group = self._kafka_config["group.id"]
+        self._on_error = on_error
+        self._dead_letter = None
+        if dead_letter is not None:
+            from fink_client.io.deadletter import DeadLetter
+
+            self._dead_letter = DeadLetter(dead_letter)
+        self._errors: collections.deque[confluent_kafka.KafkaError] = collections.deque(maxlen=50)
+        self._buffer: collections.deque[confluent_kafka.Message] = collections.deque()
+        self._to_store: dict[tuple[str, int], int] = {}
+        self._closed = False
+        self._decoder = Decoder(schema, id_resolver=id_resolver)
+
+        kcfg = dict(self._kafka_config)
+        user_error_cb = kcfg.pop("error_cb", None)
+
+        def _on_error(err: confluent_kafka.KafkaError) -> None:
+            self._errors.append(err)
+            if user_error_cb is not None:
+                user_error_cb(err)
+
+        kcfg["error_cb"] = _on_error
+        try:
+            self._consumer = Consumer(kcfg)
+        except KafkaException as exc:
+            raise _config_error_from(exc) from None
+        try:
+            self._check_topics()
+            self._load_side_schemas()
+            self._consumer.subscribe(topics, on_revoke=self._on_revoke)
+        except BaseException:
+            self._consumer.close()
+            self._closed = True
+            raise
+
+    # -- start-up checks -----------------------------------------------------------
+    def _raise_pending_error(self) -> None:
+        """Raise the first fatal error reported asynchronously by librdkafka, if any."""
+        while self._errors:
+            err = self._errors.popleft()
+            typed = translate_kafka_error(err, servers=self._servers, group=self._group)
+            if isinstance(typed, (AuthenticationError,)) or err.fatal():
+                raise typed
+            if isinstance(typed, BrokerUnreachableError) and not self._connected_once:
+                self._down_since = self._down_since or time.monotonic()
+            log.debug("kafka: %s", err)
+
+    _connected_once = False
+    _down_since: float | None = None
+
+    def _metadata(self, topic: str | None = None) -> Any:
+        deadline = time.monotonic() + self._connect_timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                md = self._consumer.list_topics(topic, timeout=max(0.1, min(remaining, 2.0)))
+                self._connected_once = True
+                return md
+            except KafkaException as exc:
+                self._raise_pending_error()
+                if time.monotonic() >= deadline:
+                    err = exc.args[0] if exc.args else None
+                    raise BrokerUnreachableError(
+                        f"no answer from the Kafka broker(s) {self._servers} within "
+                        f"{self._connect_timeout:g} s ({err.str() if err else exc}); check "
+                        "`bootstrap.servers`, your network, and that the server is up"
+                    ) from None
+
+    def _check_topics(self) -> None:
+        """Fail fast, with a useful message, on unknown or forbidden topics."""
+        names = [t for t in self.topics if not t.startswith("^")]
+        if not names:
+            self._metadata()
+            return
+        for name in names:
+            md = self._metadata(name)
+            tmd = md.topics.get(name)
+            err = tmd.error if tmd is not None else None
+            if tmd is None or (err is not None and err.code() in _UNKNOWN_TOPIC_CODES):
+                available = sorted(
+                    t for t in self._metadata().topics if not t.startswith("__")
+                )
+                raise UnknownTopicError(
+                    f"topic {name!r} does not exist; available: "
+                    f"{', '.join(available) if available else '(none readable)'}",
+                    topic=name,
+                )
+            if err is not None:
+                raise translate_kafka_error(err, servers=self._servers, topic=name,
+                                            group=self._group)
+
+    def _load_side_schemas(self) -> None:
+        """Data-transfer topics carry their schema on the side topic ``<topic>_schema``."""
+        for name in self.topics:
+            if name.startswith("ftransfer_") and not name.endswith("_schema"):
+                from fink_client.transfer import fetch_side_schema
+
+                schema = fetch_side_schema(self._kafka_config, name, self._connect_timeout)
+                if schema is not None:
+                    self._decoder.set_topic_schema(name, schema)
+
+    # -- offsets -------------------------------------------------------------------
+    def _mark_delivered(self, msg: confluent_kafka.Message) -> None:
+        key = (msg.topic(), msg.partition())
+        self._to_store[key] = max(self._to_store.get(key, -1), msg.offset() + 1)
+
+    def _store_delivered(self) -> None:
+        """Store the offsets of the alerts handed out by the previous call."""
+        if not self._to_store:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._to_store.items()]
+        self._to_store.clear()
+        try:
+            self._consumer.store_offsets(offsets=offsets)
+        except KafkaException as exc:
+            # Partition revoked meanwhile: its new owner will get the alerts again
+            # (a duplicate, never a loss).
+            log.info("could not store offsets %s: %s", offsets, exc)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._store_delivered()
+        try:
+            consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            log.debug("commit on revoke: %s", exc)
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        if self._buffer:
+            self._buffer = collections.deque(
+                m for m in self._buffer if (m.topic(), m.partition()) not in revoked
+            )
+
+    # -- delivery ------------------------------------------------------------------
+    def _fetch(self, max_messages: int, timeout: float) -> None:
+        """Fill the internal buffer with up to ``max_messages`` raw messages."""
+        deadline = time.monotonic() + timeout
+        while not self._buffer:
+            self._raise_pending_error()
+            remaining = deadline - time.monotonic()
+            msgs = self._consumer.consume(
+                num_messages=max(1, max_messages), timeout=max(0.0, min(remaining, 1.0))
+            )
+            for msg in msgs:
+                err = msg.error()
+                if err is None:
+                    self._buffer.append(msg)
+                elif err.code() == RdKafkaError._PARTITION_EOF:
+                    continue
+                else:
+                    raise translate_kafka_error(
+                        err, servers=self._servers, topic=msg.topic(),
+                        partition=msg.partition(), group=self._group,
+                    )
+            if time.monotonic() >= deadline:
+                self._raise_pending_error()
+                return
+
+    def _decode(self, msg: confluent_kafka.Message) -> Alert:
+        return self._decoder.decode(
+            msg.value(), msg.key(), topic=msg.topic(), partition=msg.partition(),
+            offset=msg.offset(),
+        )
+
+    def _reject(self, msg: confluent_kafka.Message, exc: DecodeError) -> None:
+        """Deliver an undecodable message as its error: dead-letter it, then raise or skip."""
+        self._mark_delivered(msg)  # the error is its delivery: it is not raised forever
+        if self._dead_letter is not None:
+            self._dead_letter.write(msg.value(), msg.key(), exc)
+        if self._on_error == "raise":
+            raise exc
+        log.warning("skipped undecodable message: %s", exc)
+
+    def poll(self, timeout: float = -1) -> tuple[str, Alert] | tuple[None, None]:
+        """Next alert as ``(topic, alert)``, or ``(None, None)`` if none came in ``timeout`` s.
+
+        ``timeout=-1`` waits indefinitely (as in confluent-kafka).
+        """
+        self._check_open()
+        self._store_delivered()
+        wait = float("inf") if timeout is None or timeout < 0 else float(timeout)
+        deadline = time.monotonic() + wait
+        while True:
+            if not self._buffer:
+                self._fetch(500, max(0.0, min(deadline - time.monotonic(), 3600.0)))
+            if not self._buffer:
+                if time.monotonic() >= deadline:
+                    return None, None
+                continue
+            msg = self._buffer.popleft()
+            try:
+                alert = self._decode(msg)
+            except DecodeError as exc:
+                self._reject(msg, exc)
+                continue
+            self._mark_delivered(msg)
+            return msg.topic(), alert
+
+    def consume(self, num_alerts: int = 1, timeout: float = -1) -> list[tuple[str, Alert]]:
+        """Up to ``num_alerts`` alerts as ``(topic, alert)`` pairs, waiting at most ``timeout`` s.
+
+        Returns what arrived in time (possibly an empty list). If a message cannot be
+        decoded, the alerts before it are returned and the next call raises its error.
+        """
+        self._check_open()
+        if not isinstance(num_alerts, int) or num_alerts < 1:
+            raise ConfigError(f"num_alerts must be a positive integer, not {num_alerts!r}",
+                              field="num_alerts")
+        self._store_delivered()
+        wait = float("inf") if timeout is None or timeout < 0 else float(timeout)
+        deadline = time.monotonic() + wait
+        out: list[tuple[str, Alert]] = []
+        while len(out) < num_alerts:
+            if not self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 and out:
+                    break
+                self._fetch(num_alerts - len(out), max(0.0, min(remaining, 3600.0)))
+                if not self._buffer:
+                    if time.monotonic() >= deadline:
+                        break
+                    continue
+            msg = self._buffer[0]
+            try:
+                alert = self._decode(msg)
+            except DecodeError as exc:
+                if out:  # hand out the good alerts first; this error comes next call
+                    break
+                self._buffer.popleft()
+                self._reject(msg, exc)
+                continue
+            self._buffer.popleft()
+            out.append((msg.topic(), alert))
+            self._mark_delivered(msg)
+        return out
+
+    def __iter__(self) -> Iterator[tuple[str, Alert]]:
+        """Iterate over alerts forever (until ``close()`` or KeyboardInterrupt)."""
+        while not self._closed:
+            topic, alert = self.poll(1.0)
+            if topic is not None:
+                yield topic, alert
+
+    # -- lifecycle -----------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AlertError("this AlertConsumer is closed")
+
+    def commit(self) -> None:
+        """Commit now the offsets of every alert already handed out (synchronously)."""
+        self._check_open()
+        self._store_delivered()
+        try:
+            self._consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.code() != RdKafkaError._NO_OFFSET:
+                raise translate_kafka_error(err, servers=self._servers, group=self._group) \
+                    from None
+
+    def close(self) -> None:
+        """Commit the offsets of the alerts handed out, and leave the group. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._store_delivered()
+        try:
+            self._consumer.close()  # commits stored offsets (auto-commit is on)
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("error while closing the consumer: %s", exc)
+
+    def __enter__(self) -> AlertConsumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (f"AlertConsumer(topics={self.topics!r}, group_id={self._group!r}, "
+                f"servers={self._servers!r}, {state})")
+
+    def __del__(self) -> None:  # best effort: never leave a consumer in the group
+        try:
+            if not self._closed:
+                self.close()
+        except Exception:
+            pass
+
+
+def _config_error_from(exc: KafkaException) -> ConfigError:
+    err = exc.args[0] if exc.args else None
+    text = err.str() if hasattr(err, "str") else str(exc)
+    if "No such configuration property" in text:
+        key = text.split('"')[1] if '"' in text else text
+        return ConfigError(
+            f"unknown config key {key!r}: it is neither a fink-client key "
+            f"({', '.join(sorted(_config.FINK_KEYS))}) nor a librdkafka property",
+            field=key,
+        )
+    return ConfigError(f"invalid Kafka configuration: {text}")
+

@@ -1,0 +1,1 @@
+"""Reading and writing alert files (Avro container, Parquet, JSON lines, dead-letter)."""

@@ -1,0 +1,220 @@
+"""Kafka message -> alert dict, for every wire format Fink and its neighbours use.
+
+Formats recognised (DESIGN.md §2), in this order:
+
+1. a schema given by the user (file, dict or JSON text) overrides detection;
+2. an Avro Object Container value (starts with ``Obj\\x01``): schema in its header;
+3. Fink live streams: schemaless value, the **key** holds the schema as JSON text;
+4. older Fink streams: the key holds a schema *version string* -> bundled schema;
+5. Confluent framing: byte 0 is 0, bytes 1-4 a big-endian schema id -> resolved by
+   ``id_resolver`` (bundled schemas or a schema registry);
+6. a schema registered for the topic (data-transfer topics, whose schema sits on the
+   side topic ``<topic>_schema``).
+
+Parsing a Fink schema costs far more than decoding one alert, so schemas are parsed
+once per distinct key bytes and the compiled reader is cached (bounded LRU).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import fastavro
+
+from fink_client import codec, schemas
+from fink_client.errors import AlertError, DecodeError, SchemaError
+
+CONTAINER_MAGIC = b"Obj\x01"
+CONFLUENT_MAGIC = 0
+
+SchemaLike = dict | list | str | Path
+IdResolver = Callable[[int], "dict[str, Any] | None"]
+
+
+def _looks_like_schema_json(key: bytes) -> bool:
+    stripped = key.lstrip()
+    return stripped[:1] in (b"{", b"[") or stripped[:1] == b'"'
+
+
+def load_schema(schema: SchemaLike) -> dict[str, Any]:
+    """Schema as a JSON dict from a dict, JSON text, or a path to a schema/Avro file."""
+    if isinstance(schema, (dict, list)):
+        return schema  # type: ignore[return-value]
+    if isinstance(schema, Path) or not schema.lstrip().startswith("{"):
+        return schemas.load_file(schema)
+    try:
+        return json.loads(schema)
+    except ValueError as exc:
+        raise SchemaError(f"schema is not valid JSON: {exc}") from exc
+
+
+class Decoder:
+    """Decode Kafka message values into alert dicts, caching parsed schemas.
+
+    ``schema`` forces a schema for every message. ``id_resolver`` maps a Confluent
+    schema id to a schema (bundled ids by default). ``topic_schemas`` maps a topic to
+    the schema of its values, for topics whose messages carry no schema at all.
+    """
+
+    def __init__(
+        self,
+        schema: SchemaLike | None = None,
+        *,
+        id_resolver: IdResolver | None = None,
+        topic_schemas: dict[str, SchemaLike] | None = None,
+        cache_size: int = 64,
+    ) -> None:
+        self._forced = self._compile(load_schema(schema)) if schema is not None else None
+        self._id_resolver = id_resolver
+        self._topic_readers: dict[str, codec.Reader] = {}
+        for topic, sch in (topic_schemas or {}).items():
+            self.set_topic_schema(topic, sch)
+        self._by_key: OrderedDict[bytes, codec.Reader] = OrderedDict()
+        self._by_id: dict[int, codec.Reader] = {}
+        self._cache_size = cache_size
+
+    # -- schema handling -------------------------------------------------------------
+    @staticmethod
+    def _compile(schema_json: Any) -> codec.Reader:
+        try:
+            parsed = codec.parse_schema(schema_json)
+        except AlertError:
+            raise
+        except Exception as exc:
+            raise SchemaError(f"invalid Avro schema: {exc}") from exc
+        return codec.compile_reader(parsed)
+
+    def set_topic_schema(self, topic: str, schema: SchemaLike) -> None:
+        """Use ``schema`` for messages of ``topic`` that carry no schema of their own."""
+        self._topic_readers[topic] = self._compile(load_schema(schema))
+
+    def _reader_for_key(self, key: bytes) -> codec.Reader | None:
+        reader = self._by_key.get(key)
+        if reader is not None:
+            self._by_key.move_to_end(key)
+            return reader
+        if _looks_like_schema_json(key):
+            try:
+                schema_json = json.loads(key)
+            except ValueError as exc:
+                raise SchemaError(f"message key looks like JSON but is not: {exc}") from exc
+            reader = self._compile(schema_json)
+        else:
+            try:
+                version = key.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            schema_json = schemas.for_version(version)
+            if schema_json is None:
+                return None
+            reader = self._compile(schema_json)
+        self._by_key[key] = reader
+        if len(self._by_key) > self._cache_size:
+            self._by_key.popitem(last=False)
+        return reader
+
+    def _reader_for_id(self, schema_id: int) -> codec.Reader | None:
+        reader = self._by_id.get(schema_id)
+        if reader is None and self._id_resolver is not None:
+            schema_json = self._id_resolver(schema_id)
+            if schema_json is not None:
+                reader = self._by_id[schema_id] = self._compile(schema_json)
+        return reader
+
+    # -- decoding --------------------------------------------------------------------
+    def decode(
+        self,
+        value: bytes | None,
+        key: bytes | None = None,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> dict[str, Any]:
+        """Decode one message value into an alert dict.
+
+        Raises :class:`DecodeError` (carrying the raw bytes and the message's
+        topic/partition/offset) when the value cannot be decoded.
+        """
+        where = {"topic": topic, "partition": partition, "offset": offset}
+        if not value:
+            raise DecodeError("empty message value", raw_value=value, raw_key=key, **where)
+        try:
+            if self._forced is not None and not value.startswith(CONTAINER_MAGIC):
+                return self._forced(value)
+            if value.startswith(CONTAINER_MAGIC):
+                return _decode_container(value)
+            reader = self._reader_for_key(key) if key else None
+            if reader is None and value[0] == CONFLUENT_MAGIC and len(value) > 5:
+                (schema_id,) = struct.unpack(">I", value[1:5])
+                id_reader = self._reader_for_id(schema_id)
+                if id_reader is not None:
+                    return id_reader(value[5:])
+            if reader is None and topic is not None:
+                reader = self._topic_readers.get(topic)
+            if reader is None:
+                raise DecodeError(
+                    "cannot find the schema of this message: its key is neither an Avro "
+                    "schema nor a known schema version "
+                    f"({', '.join(schemas.versions())}), and the value is neither an Avro "
+                    "container nor Confluent-framed with a known id; pass schema=... "
+                    "(a .avsc file) to decode it",
+                    raw_value=value,
+                    raw_key=key,
+                    **where,
+                )
+            return reader(value)
+        except DecodeError:
+            raise
+        except SchemaError as exc:
+            raise DecodeError(
+                f"bad schema in message key: {exc.reason}", raw_value=value, raw_key=key, **where
+            ) from exc
+        except Exception as exc:  # fastavro raises many types on corrupt data
+            raise DecodeError(
+                f"undecodable Avro payload ({len(value)} bytes): {type(exc).__name__}: {exc}",
+                raw_value=value,
+                raw_key=key,
+                **where,
+            ) from exc
+
+
+def _decode_container(value: bytes) -> dict[str, Any]:
+    """Decode a value that is a whole Avro Object Container holding one alert."""
+    records = list(fastavro.reader(io.BytesIO(value)))
+    if len(records) != 1:
+        raise ValueError(f"Avro container holds {len(records)} records, expected exactly 1")
+    return records[0]
+
+
+_DEFAULT = Decoder()
+_BY_SCHEMA: OrderedDict[str, Decoder] = OrderedDict()
+
+
+def decode(
+    value: bytes, key: bytes | None = None, schema: SchemaLike | None = None
+) -> dict[str, Any]:
+    """Decode one alert payload obtained elsewhere (Kafka value bytes) into a dict.
+
+    ``key`` is the Kafka message key (schema JSON or version string, as Fink sends it);
+    ``schema`` (dict, JSON text or path) overrides detection. Schemas are parsed once
+    and cached across calls.
+    """
+    if schema is None:
+        return _DEFAULT.decode(value, key)
+    if isinstance(schema, (dict, list)):
+        cache_key = json.dumps(schema, sort_keys=True)
+    else:
+        cache_key = str(schema)
+    decoder = _BY_SCHEMA.get(cache_key)
+    if decoder is None:
+        decoder = _BY_SCHEMA[cache_key] = Decoder(schema)
+        if len(_BY_SCHEMA) > 16:
+            _BY_SCHEMA.popitem(last=False)
+    return decoder.decode(value, key)
