@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, integration tests against a real embedded Apache Kafka
+# broker (SCRAM users, ACLs), CLI tests, the fault suite and a bounded fuzz run.
+# Extra arguments go to pytest (e.g. bin/fink_client_test.sh -k consumer).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin/bootstrap.sh test
+echo "==> ruff"
+.venv/bin/ruff check .
+echo "==> pytest"
+exec .venv/bin/python -m pytest "$@"
