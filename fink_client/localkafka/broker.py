@@ -250,9 +250,8 @@ class LocalKafka:
             attempts = 1 if formatted and self._ports else 3
             for attempt in range(attempts):
                 if not formatted:
-                    self._ports = dict(
-                        zip(("PLAINTEXT", "SASL_PLAINTEXT", "CONTROLLER"), _free_ports(3))
-                    )
+                    names = ("PLAINTEXT", "SASL_PLAINTEXT", "CONTROLLER")
+                    self._ports = dict(zip(names, _free_ports(3), strict=True))
                     shutil.rmtree(self._log_dir / "data", ignore_errors=True)
                 self._write_config()
                 if not formatted:
@@ -589,6 +588,7 @@ class LocalKafka:
             ResourceType,
         )
 
+        topics, groups = tuple(topics), tuple(groups)  # iterated more than once
         pattern = ResourcePatternType.PREFIXED if prefixed else ResourcePatternType.LITERAL
         principal = f"User:{user}"
         bindings = []
@@ -598,11 +598,15 @@ class LocalKafka:
             except KeyError:
                 raise BrokerError(f"unknown ACL operation '{op}'") from None
             for topic in topics:
-                bindings.append(AclBinding(ResourceType.TOPIC, topic, pattern, principal,
-                                           "*", operation, AclPermissionType.ALLOW))  # fmt: skip
+                bindings.append(
+                    AclBinding(ResourceType.TOPIC, topic, pattern, principal, "*",
+                               operation, AclPermissionType.ALLOW)
+                )  # fmt: skip
         for group in groups:
-            bindings.append(AclBinding(ResourceType.GROUP, group, pattern, principal,
-                                       "*", AclOperation.READ, AclPermissionType.ALLOW))  # fmt: skip
+            bindings.append(
+                AclBinding(ResourceType.GROUP, group, pattern, principal, "*",
+                           AclOperation.READ, AclPermissionType.ALLOW)
+            )  # fmt: skip
         if not bindings:
             return
         admin = self.admin()

@@ -8,6 +8,7 @@ thread and any child it may have.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -55,10 +56,8 @@ def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def _wait_dead(pid: int, timeout: float) -> bool:
