@@ -11,6 +11,11 @@ An undecodable message raises :class:`DecodeError` carrying topic/partition/offs
 the raw bytes; calling ``poll``/``consume`` again continues after it (the error *is*
 the delivery of that message). ``on_error="skip"`` logs and skips instead, and
 ``dead_letter=DIR`` also keeps the raw bytes and the reason in ``DIR``.
+
+Sinks that must store an offset only once the alert is durable elsewhere (the
+``finkctl stream --save`` loop) pass ``auto_store=False`` and call
+:meth:`AlertConsumer.store_delivered` (or :meth:`AlertConsumer.commit`) themselves after
+each durable write; nothing is then stored implicitly, not even on ``close()``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import confluent_kafka
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -44,7 +49,22 @@ log = logging.getLogger(__name__)
 
 Alert = dict[str, Any]
 
-__all__ = ["AlertConsumer", "AlertError", "DecodeError"]
+
+class Delivery(NamedTuple):
+    """An alert with where it came from (see :meth:`AlertConsumer.consume_messages`).
+
+    ``timestamp`` is the Kafka message timestamp in ms since the epoch (or None);
+    ``key`` the raw message key (for Fink streams, the schema as JSON text).
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int | None
+    key: bytes | None
+    alert: Alert
+
+__all__ = ["AlertConsumer", "AlertError", "DecodeError", "Delivery"]
 
 _AUTH_CODES = {RdKafkaError._AUTHENTICATION, RdKafkaError.SASL_AUTHENTICATION_FAILED}
 _TOPIC_AUTH_CODES = {RdKafkaError.TOPIC_AUTHORIZATION_FAILED}
@@ -108,6 +128,8 @@ class AlertConsumer:
     librdkafka key. ``schema`` (path, dict or JSON) overrides schema detection.
     ``on_error``: ``"raise"`` (default) or ``"skip"`` for undecodable messages;
     ``dead_letter``: folder where undecodable messages are kept with their reason.
+    ``auto_store=False``: offsets are stored only by :meth:`store_delivered` or
+    :meth:`commit`, for callers that must first make alerts durable (sinks).
     """
 
     def __init__(
@@ -119,7 +141,9 @@ class AlertConsumer:
         on_error: str = "raise",
         dead_letter: str | Path | None = None,
         id_resolver: IdResolver | None = None,
+        auto_store: bool = True,
     ) -> None:
+        self._auto_store = bool(auto_store)
         if isinstance(topics, str):
             topics = [topics]
         topics = list(topics)
@@ -252,8 +276,20 @@ class AlertConsumer:
             # (a duplicate, never a loss).
             log.info("could not store offsets %s: %s", offsets, exc)
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def store_delivered(self) -> None:
+        """Store now the offsets of every alert handed out so far (committed by the next
+        auto-commit, :meth:`commit` or :meth:`close`). Needed only with ``auto_store=False``.
+        """
+        self._check_open()
         self._store_delivered()
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._auto_store:
+            self._store_delivered()
+        else:  # the caller has not made these durable: its new owner reads them again
+            revoked = {(tp.topic, tp.partition) for tp in partitions}
+            for key in revoked & self._to_store.keys():
+                del self._to_store[key]
         try:
             consumer.commit(asynchronous=False)
         except KafkaException as exc:
@@ -310,7 +346,8 @@ class AlertConsumer:
         ``timeout=-1`` waits indefinitely (as in confluent-kafka).
         """
         self._check_open()
-        self._store_delivered()
+        if self._auto_store:
+            self._store_delivered()
         wait = float("inf") if timeout is None or timeout < 0 else float(timeout)
         deadline = time.monotonic() + wait
         while True:
@@ -335,14 +372,21 @@ class AlertConsumer:
         Returns what arrived in time (possibly an empty list). If a message cannot be
         decoded, the alerts before it are returned and the next call raises its error.
         """
+        return [(d.topic, d.alert) for d in self.consume_messages(num_alerts, timeout)]
+
+    def consume_messages(self, num_alerts: int = 1, timeout: float = -1) -> list[Delivery]:
+        """As :meth:`consume`, but each alert comes as a :class:`Delivery` that also
+        gives its partition, offset, timestamp and raw key (for sinks and lag display).
+        """
         self._check_open()
         if not isinstance(num_alerts, int) or num_alerts < 1:
             raise ConfigError(f"num_alerts must be a positive integer, not {num_alerts!r}",
                               field="num_alerts")
-        self._store_delivered()
+        if self._auto_store:
+            self._store_delivered()
         wait = float("inf") if timeout is None or timeout < 0 else float(timeout)
         deadline = time.monotonic() + wait
-        out: list[tuple[str, Alert]] = []
+        out: list[Delivery] = []
         while len(out) < num_alerts:
             if not self._buffer:
                 remaining = deadline - time.monotonic()
@@ -363,7 +407,10 @@ class AlertConsumer:
                 self._reject(msg, exc)
                 continue
             self._buffer.popleft()
-            out.append((msg.topic(), alert))
+            ts_type, ts = msg.timestamp()
+            out.append(Delivery(msg.topic(), msg.partition(), msg.offset(),
+                                ts if ts_type != confluent_kafka.TIMESTAMP_NOT_AVAILABLE else None,
+                                msg.key(), alert))
             self._mark_delivered(msg)
         return out
 
@@ -396,7 +443,8 @@ class AlertConsumer:
         if self._closed:
             return
         self._closed = True
-        self._store_delivered()
+        if self._auto_store:
+            self._store_delivered()
         try:
             self._consumer.close()  # commits stored offsets (auto-commit is on)
         except (KafkaException, RuntimeError) as exc:
