@@ -1,8 +1,10 @@
 """Schemaless Avro record decoding: the one place where bytes become a dict.
 
 :func:`compile_reader` turns a parsed schema into a function ``bytes -> dict``. The
-reference implementation is fastavro; faster paths may be plugged in here as long as
-they give exactly the same dicts (tests compare them on every bundled schema).
+reference implementation is fastavro; the fast path is a C decoder that walks a
+program compiled from the schema (:mod:`fink_client.fastdecode`), used whenever it was
+built and handles the schema. Both give exactly the same dicts (tests compare them on
+every bundled schema, sample alert and synthetic alerts).
 
 A reader is *strict*: it raises if the payload is truncated (a length prefix that
 points past the end) or if bytes are left over after the record, so that a value
@@ -12,6 +14,7 @@ written with another schema is reported instead of silently mis-decoded.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +56,28 @@ def fastavro_reader(parsed_schema: Any) -> Reader:
     return read
 
 
+def fast_reader(parsed_schema: Any) -> Reader | None:
+    """The C schema-compiled reader for ``parsed_schema``, or ``None`` if unavailable.
+
+    ``None`` when the extension was not built or the schema uses something it does not
+    handle (e.g. recursive types).
+    """
+    from fink_client import fastdecode
+
+    try:
+        return fastdecode.build_reader(parsed_schema, TrailingBytesError)
+    except fastdecode.Unsupported:
+        return None
+
+
 def compile_reader(parsed_schema: Any) -> Reader:
-    """Return the fastest available strict reader for ``parsed_schema``."""
+    """Return the fastest available strict reader for ``parsed_schema``.
+
+    The C fast path when it can handle the schema, fastavro otherwise. Set the
+    environment variable ``FINK_CLIENT_NO_FASTPATH=1`` to force fastavro.
+    """
+    if not os.environ.get("FINK_CLIENT_NO_FASTPATH"):
+        reader = fast_reader(parsed_schema)
+        if reader is not None:
+            return reader
     return fastavro_reader(parsed_schema)

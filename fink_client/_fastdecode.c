@@ -1,0 +1,509 @@
+/*
+ * Schema-compiled decoder for schemaless Avro records (the fast path of
+ * fink_client.codec). Python compiles a parsed schema into a "program" of nested
+ * tuples (see fink_client/fastdecode.py); Reader(program, trailing_exc) turns it
+ * into a tree of C nodes once, and calling the Reader on a bytes-like payload walks
+ * that tree and builds the same Python objects fastavro would.
+ *
+ * Strict: a length or value that runs past the end raises EOFError; bytes left
+ * after the record raise `trailing_exc`. Byte strings are copied exactly once,
+ * from the payload into the resulting bytes object; record keys are interned
+ * strings shared by every decoded record.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+enum {
+    K_NULL = 0, K_BOOLEAN = 1, K_INT = 2, K_LONG = 3, K_FLOAT = 4, K_DOUBLE = 5,
+    K_BYTES = 6, K_STRING = 7, K_RECORD = 8, K_ARRAY = 9, K_MAP = 10, K_UNION = 11,
+    K_ENUM = 12, K_FIXED = 13, K_LOGICAL = 14
+};
+
+typedef struct Node {
+    int kind;
+    Py_ssize_t n;            /* fields / branches / symbols, or the fixed size */
+    PyObject **names;        /* record field names (interned, owned) */
+    struct Node **children;  /* record fields, union branches, array/map/logical child */
+    PyObject *symbols;       /* enum symbols (tuple, owned) */
+    PyObject *fn;            /* logical type converter (owned) */
+    PyObject *schema;        /* its schema argument (owned) */
+} Node;
+
+typedef struct {
+    const uint8_t *p;
+    const uint8_t *end;
+} Cursor;
+
+static void node_free(Node *node) {
+    if (node == NULL) return;
+    if (node->names != NULL) {
+        for (Py_ssize_t i = 0; i < node->n; i++) Py_XDECREF(node->names[i]);
+        PyMem_Free(node->names);
+    }
+    if (node->children != NULL) {
+        Py_ssize_t count = (node->kind == K_RECORD || node->kind == K_UNION) ? node->n : 1;
+        for (Py_ssize_t i = 0; i < count; i++) node_free(node->children[i]);
+        PyMem_Free(node->children);
+    }
+    Py_XDECREF(node->symbols);
+    Py_XDECREF(node->fn);
+    Py_XDECREF(node->schema);
+    PyMem_Free(node);
+}
+
+static Node *node_build(PyObject *prog, int depth);
+
+static int build_children(Node *node, PyObject *seq, Py_ssize_t count, int depth) {
+    node->children = PyMem_Calloc(count ? count : 1, sizeof(Node *));
+    if (node->children == NULL) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        node->children[i] = node_build(PyTuple_GET_ITEM(seq, i), depth + 1);
+        if (node->children[i] == NULL) return -1;
+    }
+    return 0;
+}
+
+static Node *node_build(PyObject *prog, int depth) {
+    if (depth > 200) {
+        PyErr_SetString(PyExc_ValueError, "schema program nested too deeply");
+        return NULL;
+    }
+    if (!PyTuple_Check(prog) || PyTuple_GET_SIZE(prog) < 1) {
+        PyErr_SetString(PyExc_TypeError, "schema program nodes must be non-empty tuples");
+        return NULL;
+    }
+    long kind = PyLong_AsLong(PyTuple_GET_ITEM(prog, 0));
+    if (kind == -1 && PyErr_Occurred()) return NULL;
+    Node *node = PyMem_Calloc(1, sizeof(Node));
+    if (node == NULL) { PyErr_NoMemory(); return NULL; }
+    node->kind = (int)kind;
+    Py_ssize_t size = PyTuple_GET_SIZE(prog);
+    switch (kind) {
+    case K_NULL: case K_BOOLEAN: case K_INT: case K_LONG: case K_FLOAT: case K_DOUBLE:
+    case K_BYTES: case K_STRING:
+        return node;
+    case K_RECORD: {
+        PyObject *names, *fields;
+        if (size != 3 || !PyTuple_Check(names = PyTuple_GET_ITEM(prog, 1)) ||
+            !PyTuple_Check(fields = PyTuple_GET_ITEM(prog, 2)) ||
+            PyTuple_GET_SIZE(names) != PyTuple_GET_SIZE(fields)) goto bad;
+        node->n = PyTuple_GET_SIZE(names);
+        node->names = PyMem_Calloc(node->n ? node->n : 1, sizeof(PyObject *));
+        if (node->names == NULL) { PyErr_NoMemory(); goto fail; }
+        for (Py_ssize_t i = 0; i < node->n; i++) {
+            PyObject *name = PyTuple_GET_ITEM(names, i);
+            if (!PyUnicode_CheckExact(name)) goto bad;
+            Py_INCREF(name);
+            PyUnicode_InternInPlace(&name);
+            node->names[i] = name;
+        }
+        if (build_children(node, fields, node->n, depth) < 0) goto fail;
+        return node;
+    }
+    case K_ARRAY: case K_MAP: {
+        if (size != 2) goto bad;
+        PyObject *one = PyTuple_Pack(1, PyTuple_GET_ITEM(prog, 1));
+        if (one == NULL) goto fail;
+        int rc = build_children(node, one, 1, depth);
+        Py_DECREF(one);
+        if (rc < 0) goto fail;
+        return node;
+    }
+    case K_UNION: {
+        PyObject *branches;
+        if (size != 2 || !PyTuple_Check(branches = PyTuple_GET_ITEM(prog, 1))) goto bad;
+        node->n = PyTuple_GET_SIZE(branches);
+        if (build_children(node, branches, node->n, depth) < 0) goto fail;
+        return node;
+    }
+    case K_ENUM: {
+        if (size != 2 || !PyTuple_Check(PyTuple_GET_ITEM(prog, 1))) goto bad;
+        node->symbols = PyTuple_GET_ITEM(prog, 1);
+        Py_INCREF(node->symbols);
+        node->n = PyTuple_GET_SIZE(node->symbols);
+        return node;
+    }
+    case K_FIXED: {
+        if (size != 2) goto bad;
+        node->n = PyLong_AsSsize_t(PyTuple_GET_ITEM(prog, 1));
+        if (node->n < 0) { if (!PyErr_Occurred()) goto bad; goto fail; }
+        return node;
+    }
+    case K_LOGICAL: {
+        if (size != 4) goto bad;
+        PyObject *one = PyTuple_Pack(1, PyTuple_GET_ITEM(prog, 1));
+        if (one == NULL) goto fail;
+        int rc = build_children(node, one, 1, depth);
+        Py_DECREF(one);
+        if (rc < 0) goto fail;
+        node->fn = PyTuple_GET_ITEM(prog, 2);
+        node->schema = PyTuple_GET_ITEM(prog, 3);
+        Py_INCREF(node->fn);
+        Py_INCREF(node->schema);
+        return node;
+    }
+    default:
+        break;
+    }
+bad:
+    PyErr_Format(PyExc_ValueError, "malformed schema program node of kind %ld", kind);
+fail:
+    node_free(node);
+    return NULL;
+}
+
+/* ---- primitives ------------------------------------------------------------------ */
+
+static void eof_error(const char *what) {
+    PyErr_Format(PyExc_EOFError, "payload truncated while reading %s", what);
+}
+
+static inline int read_long(Cursor *c, int64_t *out) {
+    const uint8_t *p = c->p;
+    uint64_t v = 0;
+    int shift = 0;
+    for (;;) {
+        if (p >= c->end) { eof_error("a varint"); return -1; }
+        uint8_t b = *p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) break;
+        shift += 7;
+        if (shift > 63) {
+            PyErr_SetString(PyExc_ValueError, "malformed varint: more than 10 bytes");
+            return -1;
+        }
+    }
+    c->p = p;
+    *out = (int64_t)((v >> 1) ^ (~(v & 1) + 1));
+    return 0;
+}
+
+static inline int read_len(Cursor *c, Py_ssize_t *out, const char *what) {
+    int64_t n;
+    if (read_long(c, &n) < 0) return -1;
+    if (n < 0) {
+        PyErr_Format(PyExc_ValueError, "negative length %lld for %s", (long long)n, what);
+        return -1;
+    }
+    if ((uint64_t)n > (uint64_t)(c->end - c->p)) {
+        PyErr_Format(PyExc_EOFError, "payload truncated: %s of %lld bytes, %zd left",
+                     what, (long long)n, (Py_ssize_t)(c->end - c->p));
+        return -1;
+    }
+    *out = (Py_ssize_t)n;
+    return 0;
+}
+
+/* ---- the walker -------------------------------------------------------------------- */
+
+static PyObject *decode_node(Node *node, Cursor *c);
+
+static PyObject *decode_record(Node *node, Cursor *c) {
+    PyObject *dict = _PyDict_NewPresized(node->n);
+    if (dict == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < node->n; i++) {
+        PyObject *value = decode_node(node->children[i], c);
+        if (value == NULL) { Py_DECREF(dict); return NULL; }
+        int rc = PyDict_SetItem(dict, node->names[i], value);
+        Py_DECREF(value);
+        if (rc < 0) { Py_DECREF(dict); return NULL; }
+    }
+    return dict;
+}
+
+/* Block count of an array or map; a negative count is followed by the block size. */
+static int read_block_count(Cursor *c, int64_t *count) {
+    if (read_long(c, count) < 0) return -1;
+    if (*count < 0) {
+        int64_t nbytes;
+        if (*count == INT64_MIN) {
+            PyErr_SetString(PyExc_ValueError, "malformed block count");
+            return -1;
+        }
+        *count = -*count;
+        if (read_long(c, &nbytes) < 0) return -1;
+    }
+    /* Every item takes at least one byte unless it is null (or an empty record):
+       refuse counts that cannot fit, instead of allocating for them. */
+    if (*count > (int64_t)(c->end - c->p) && *count > (1 << 24)) {
+        eof_error("an array/map block");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *decode_array(Node *node, Cursor *c) {
+    Node *item = node->children[0];
+    PyObject *list = NULL;
+    for (;;) {
+        int64_t count;
+        if (read_block_count(c, &count) < 0) goto fail;
+        if (count == 0) break;
+        if (list == NULL) {
+            list = PyList_New((Py_ssize_t)count);
+            if (list == NULL) return NULL;
+            for (Py_ssize_t i = 0; i < (Py_ssize_t)count; i++) {
+                PyObject *value = decode_node(item, c);
+                if (value == NULL) goto fail;
+                PyList_SET_ITEM(list, i, value);
+            }
+        } else {
+            for (int64_t i = 0; i < count; i++) {
+                PyObject *value = decode_node(item, c);
+                if (value == NULL) goto fail;
+                int rc = PyList_Append(list, value);
+                Py_DECREF(value);
+                if (rc < 0) goto fail;
+            }
+        }
+    }
+    return list != NULL ? list : PyList_New(0);
+fail:
+    /* PyList_New fills with NULL, which list_dealloc tolerates. */
+    Py_XDECREF(list);
+    return NULL;
+}
+
+static PyObject *decode_map(Node *node, Cursor *c) {
+    Node *item = node->children[0];
+    PyObject *dict = PyDict_New();
+    if (dict == NULL) return NULL;
+    for (;;) {
+        int64_t count;
+        if (read_block_count(c, &count) < 0) goto fail;
+        if (count == 0) break;
+        for (int64_t i = 0; i < count; i++) {
+            Py_ssize_t n;
+            if (read_len(c, &n, "a map key") < 0) goto fail;
+            PyObject *key = PyUnicode_DecodeUTF8((const char *)c->p, n, NULL);
+            if (key == NULL) goto fail;
+            c->p += n;
+            PyObject *value = decode_node(item, c);
+            if (value == NULL) { Py_DECREF(key); goto fail; }
+            int rc = PyDict_SetItem(dict, key, value);
+            Py_DECREF(key);
+            Py_DECREF(value);
+            if (rc < 0) goto fail;
+        }
+    }
+    return dict;
+fail:
+    Py_DECREF(dict);
+    return NULL;
+}
+
+static PyObject *decode_node(Node *node, Cursor *c) {
+    switch (node->kind) {
+    case K_NULL:
+        Py_RETURN_NONE;
+    case K_BOOLEAN: {
+        if (c->p >= c->end) { eof_error("a boolean"); return NULL; }
+        return PyBool_FromLong(*c->p++ != 0);
+    }
+    case K_INT: case K_LONG: {
+        int64_t v;
+        if (read_long(c, &v) < 0) return NULL;
+        return PyLong_FromLongLong(v);
+    }
+    case K_FLOAT: {
+        float f;
+        if (c->end - c->p < 4) { eof_error("a float"); return NULL; }
+        uint32_t u;
+        memcpy(&u, c->p, 4);  /* Avro floats are little-endian */
+#if PY_BIG_ENDIAN
+        u = __builtin_bswap32(u);
+#endif
+        memcpy(&f, &u, 4);
+        c->p += 4;
+        return PyFloat_FromDouble((double)f);
+    }
+    case K_DOUBLE: {
+        double d;
+        if (c->end - c->p < 8) { eof_error("a double"); return NULL; }
+        uint64_t u;
+        memcpy(&u, c->p, 8);
+#if PY_BIG_ENDIAN
+        u = __builtin_bswap64(u);
+#endif
+        memcpy(&d, &u, 8);
+        c->p += 8;
+        return PyFloat_FromDouble(d);
+    }
+    case K_BYTES: {
+        Py_ssize_t n;
+        if (read_len(c, &n, "bytes") < 0) return NULL;
+        PyObject *b = PyBytes_FromStringAndSize((const char *)c->p, n);
+        c->p += n;
+        return b;
+    }
+    case K_STRING: {
+        Py_ssize_t n;
+        if (read_len(c, &n, "a string") < 0) return NULL;
+        PyObject *s = PyUnicode_DecodeUTF8((const char *)c->p, n, NULL);
+        c->p += n;
+        return s;
+    }
+    case K_RECORD:
+        return decode_record(node, c);
+    case K_ARRAY:
+        return decode_array(node, c);
+    case K_MAP:
+        return decode_map(node, c);
+    case K_UNION: {
+        int64_t index;
+        if (read_long(c, &index) < 0) return NULL;
+        if (index < 0 || index >= node->n) {
+            PyErr_Format(PyExc_ValueError, "union branch %lld out of range (%zd branches)",
+                         (long long)index, node->n);
+            return NULL;
+        }
+        return decode_node(node->children[index], c);
+    }
+    case K_ENUM: {
+        int64_t index;
+        if (read_long(c, &index) < 0) return NULL;
+        if (index < 0 || index >= node->n) {
+            PyErr_Format(PyExc_ValueError, "enum index %lld out of range (%zd symbols)",
+                         (long long)index, node->n);
+            return NULL;
+        }
+        PyObject *sym = PyTuple_GET_ITEM(node->symbols, index);
+        Py_INCREF(sym);
+        return sym;
+    }
+    case K_FIXED: {
+        if (c->end - c->p < node->n) { eof_error("a fixed"); return NULL; }
+        PyObject *b = PyBytes_FromStringAndSize((const char *)c->p, node->n);
+        c->p += node->n;
+        return b;
+    }
+    case K_LOGICAL: {
+        PyObject *raw = decode_node(node->children[0], c);
+        if (raw == NULL) return NULL;
+        PyObject *out = PyObject_CallFunctionObjArgs(node->fn, raw, node->schema, Py_None, NULL);
+        Py_DECREF(raw);
+        return out;
+    }
+    default:
+        PyErr_SetString(PyExc_SystemError, "corrupt schema program");
+        return NULL;
+    }
+}
+
+/* ---- the Reader type ---------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    Node *root;
+    PyObject *trailing_exc;
+    vectorcallfunc vectorcall;
+} Reader;
+
+static PyObject *reader_decode(Reader *self, PyObject *payload) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Cursor c = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
+    PyObject *out = decode_node(self->root, &c);
+    if (out != NULL && c.p != c.end) {
+        Py_ssize_t left = (Py_ssize_t)(c.end - c.p);
+        PyErr_Format(self->trailing_exc,
+                     "%zd bytes left after the record (%zd bytes in all): "
+                     "wrong schema for this payload?", left, (Py_ssize_t)view.len);
+        Py_CLEAR(out);
+    }
+    PyBuffer_Release(&view);
+    return out;
+}
+
+static PyObject *reader_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
+                                   PyObject *kwnames) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "Reader takes exactly one positional argument");
+        return NULL;
+    }
+    return reader_decode((Reader *)self, args[0]);
+}
+
+static PyObject *reader_decode_many(Reader *self, PyObject *payloads) {
+    PyObject *seq = PySequence_Fast(payloads, "decode_many expects a sequence of payloads");
+    if (seq == NULL) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *out = PyList_New(n);
+    if (out == NULL) { Py_DECREF(seq); return NULL; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *rec = reader_decode(self, PySequence_Fast_GET_ITEM(seq, i));
+        if (rec == NULL) { Py_DECREF(out); Py_DECREF(seq); return NULL; }
+        PyList_SET_ITEM(out, i, rec);
+    }
+    Py_DECREF(seq);
+    return out;
+}
+
+static PyObject *reader_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"program", "trailing_exc", NULL};
+    PyObject *program, *trailing_exc = PyExc_ValueError;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O", kwlist, &program, &trailing_exc))
+        return NULL;
+    if (!PyExceptionClass_Check(trailing_exc)) {
+        PyErr_SetString(PyExc_TypeError, "trailing_exc must be an exception class");
+        return NULL;
+    }
+    Node *root = node_build(program, 0);
+    if (root == NULL) return NULL;
+    Reader *self = (Reader *)type->tp_alloc(type, 0);
+    if (self == NULL) { node_free(root); return NULL; }
+    self->root = root;
+    Py_INCREF(trailing_exc);
+    self->trailing_exc = trailing_exc;
+    self->vectorcall = reader_vectorcall;
+    return (PyObject *)self;
+}
+
+static void reader_dealloc(Reader *self) {
+    node_free(self->root);
+    Py_XDECREF(self->trailing_exc);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef reader_methods[] = {
+    {"decode_many", (PyCFunction)reader_decode_many, METH_O,
+     "Decode a sequence of payloads into a list of records."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ReaderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "fink_client._fastdecode.Reader",
+    .tp_doc = "Reader(program, trailing_exc=ValueError): payload bytes -> record dict.",
+    .tp_basicsize = sizeof(Reader),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = reader_new,
+    .tp_dealloc = (destructor)reader_dealloc,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(Reader, vectorcall),
+    .tp_methods = reader_methods,
+};
+
+static struct PyModuleDef fastdecode_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "fink_client._fastdecode",
+    .m_doc = "Schema-compiled schemaless Avro decoder (fast path of fink_client.codec).",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC PyInit__fastdecode(void) {
+    if (PyType_Ready(&ReaderType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&fastdecode_module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&ReaderType);
+    if (PyModule_AddObject(m, "Reader", (PyObject *)&ReaderType) < 0) {
+        Py_DECREF(&ReaderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,113 @@
+"""Compile a fastavro-parsed schema into a program for the C decoder ``_fastdecode``.
+
+The program is a tree of tuples, one per schema node (see ``_fastdecode.c``):
+primitives are ``(kind,)``; a record is ``(RECORD, names, fields)``; arrays and maps
+``(kind, child)``; unions ``(UNION, branches)``; enums ``(ENUM, symbols)``; fixed
+``(FIXED, size)``; a logical type ``(LOGICAL, child, converter, schema)`` where
+``converter`` is fastavro's own reader for it, so the values are fastavro's.
+
+:func:`compile_program` raises :class:`Unsupported` for what the fast path does not
+handle (recursive named types, unknown type names); the caller then uses fastavro.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+try:  # the C extension is optional: without it, codec uses fastavro
+    from fink_client._fastdecode import Reader as _CReader
+except ImportError:  # pragma: no cover - depends on the build
+    _CReader = None
+
+NULL, BOOLEAN, INT, LONG, FLOAT, DOUBLE, BYTES, STRING = range(8)
+RECORD, ARRAY, MAP, UNION, ENUM, FIXED, LOGICAL = range(8, 15)
+
+_PRIMITIVES = {
+    "null": NULL, "boolean": BOOLEAN, "int": INT, "long": LONG, "float": FLOAT,
+    "double": DOUBLE, "bytes": BYTES, "string": STRING,
+}
+
+
+class Unsupported(ValueError):
+    """The fast path cannot decode this schema; use fastavro instead."""
+
+
+def available() -> bool:
+    """True if the C extension was built and imports."""
+    return _CReader is not None
+
+
+def _logical_readers() -> dict[str, Callable[..., Any]]:
+    from fastavro.logical_readers import LOGICAL_READERS
+
+    return LOGICAL_READERS
+
+
+def compile_program(parsed_schema: Any) -> tuple:
+    """Program tuple for a schema as returned by ``fastavro.parse_schema``."""
+    named: dict[str, Any] = {}
+    if isinstance(parsed_schema, dict):
+        # fastavro keeps every named type of the schema here; definitions met during
+        # the walk are added too, so a schema without this key works as well.
+        named.update(parsed_schema.get("__named_schemas") or {})
+    return _compile(parsed_schema, named, ())
+
+
+def _compile(schema: Any, named: dict[str, Any], stack: tuple[str, ...]) -> tuple:
+    if isinstance(schema, str):
+        if schema in _PRIMITIVES:
+            return (_PRIMITIVES[schema],)
+        if schema in stack:
+            raise Unsupported(f"recursive type {schema!r}")
+        if schema not in named:
+            raise Unsupported(f"unknown type name {schema!r}")
+        return _compile(named[schema], named, stack)
+    if isinstance(schema, list):
+        return (UNION, tuple(_compile(branch, named, stack) for branch in schema))
+    if not isinstance(schema, dict):
+        raise Unsupported(f"unexpected schema node {schema!r}")
+    kind = schema.get("type")
+    if isinstance(kind, (dict, list)):  # {"type": {...}} wrapper
+        return _compile(kind, named, stack)
+    if "logicalType" in schema:
+        fn = _logical_readers().get(f"{kind}-{schema['logicalType']}")
+        if fn is not None:
+            plain = {k: v for k, v in schema.items() if k != "logicalType"}
+            return (LOGICAL, _compile(plain, named, stack), fn, schema)
+        # fastavro ignores unknown logical types: so do we
+    if kind in _PRIMITIVES:
+        return (_PRIMITIVES[kind],)
+    name = schema.get("name")
+    if kind in ("record", "error"):
+        if name:
+            named.setdefault(name, schema)
+            stack = (*stack, name)
+        fields = schema.get("fields", [])
+        return (
+            RECORD,
+            tuple(str(f["name"]) for f in fields),
+            tuple(_compile(f["type"], named, stack) for f in fields),
+        )
+    if kind == "array":
+        return (ARRAY, _compile(schema["items"], named, stack))
+    if kind == "map":
+        return (MAP, _compile(schema["values"], named, stack))
+    if kind == "enum":
+        if name:
+            named.setdefault(name, schema)
+        return (ENUM, tuple(str(s) for s in schema["symbols"]))
+    if kind == "fixed":
+        if name:
+            named.setdefault(name, schema)
+        return (FIXED, int(schema["size"]))
+    if isinstance(kind, str):
+        return _compile(kind, named, stack)  # a named type given as {"type": "name"}
+    raise Unsupported(f"unsupported schema node type {kind!r}")
+
+
+def build_reader(parsed_schema: Any, trailing_exc: type[BaseException]) -> Callable[[bytes], dict]:
+    """C reader for ``parsed_schema``; raises :class:`Unsupported` if it cannot be built."""
+    if _CReader is None:
+        raise Unsupported("the C extension fink_client._fastdecode is not built")
+    return _CReader(compile_program(parsed_schema), trailing_exc)
