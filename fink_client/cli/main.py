@@ -22,7 +22,7 @@ EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 
 # Order is the order shown by --help.
-SUBCOMMANDS: tuple[str, ...] = ("replay", "demo")
+SUBCOMMANDS: tuple[str, ...] = ("broker", "replay", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
