@@ -251,9 +251,15 @@ class LocalKafka:
                 self._log_dir = Path(tempfile.mkdtemp(prefix="fink-kafka-"))
             self._log_dir.mkdir(parents=True, exist_ok=True)
             formatted = (self._log_dir / "data" / "meta.properties").is_file()
+            # A log dir formatted by another instance: keep its ports (its data refers to
+            # them), and re-register our users and admin password once it runs.
+            adopted = formatted and not self._ports
+            if adopted:
+                self._ports = self._ports_from_config()
+                formatted = adopted = bool(self._ports)
             # Freshly picked ports may be taken by someone else before the JVM binds them:
             # then pick again. Ports of an existing (restarted) broker are kept.
-            attempts = 1 if formatted and self._ports else 3
+            attempts = 1 if formatted else 3
             for attempt in range(attempts):
                 if not formatted:
                     names = ("PLAINTEXT", "SASL_PLAINTEXT", "CONTROLLER")
@@ -271,11 +277,30 @@ class LocalKafka:
                         raise
                     log.info("port clash at broker start, retrying with new ports")
                     formatted = False
+            if adopted:
+                self._upsert_scram(ADMIN_USER, self._admin_password)
             # Users whose names or passwords `--add-scram` cannot carry are added now.
             for name, password in self._users.items():
-                if not (_scram_literal_ok(name) and _scram_literal_ok(password)):
-                    self.add_user(name, password)
+                if adopted or not (_scram_literal_ok(name) and _scram_literal_ok(password)):
+                    self._upsert_scram(name, password)
             return self
+
+    def _ports_from_config(self) -> dict[str, int]:
+        """Listener ports recorded in an existing ``server.properties`` ({} if none)."""
+        assert self._log_dir is not None
+        try:
+            lines = (self._log_dir / "server.properties").read_text().splitlines()
+        except OSError:
+            return {}
+        for line in lines:
+            if line.startswith("listeners="):
+                ports = {}
+                for url in line.partition("=")[2].split(","):
+                    name, _, hostport = url.partition("://")
+                    ports[name] = int(hostport.rpartition(":")[2])
+                if {"PLAINTEXT", "SASL_PLAINTEXT", "CONTROLLER"} <= ports.keys():
+                    return ports
+        return {}
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the JVM (SIGTERM, then SIGKILL after ``timeout`` s) and wait for it.
@@ -554,14 +579,18 @@ class LocalKafka:
 
     def add_user(self, name: str, password: str, timeout: float = 30.0) -> None:
         """Create (or change the password of) a SCRAM-SHA-512 user on the running broker."""
+        if name == ADMIN_USER:
+            raise BrokerError(f"user name '{ADMIN_USER}' is reserved for the broker's admin")
+        self._upsert_scram(name, password, timeout)
+        self._users[name] = password
+
+    def _upsert_scram(self, name: str, password: str, timeout: float = 30.0) -> None:
         from confluent_kafka.admin import (
             ScramCredentialInfo,
             ScramMechanism,
             UserScramCredentialUpsertion,
         )
 
-        if name == ADMIN_USER:
-            raise BrokerError(f"user name '{ADMIN_USER}' is reserved for the broker's admin")
         admin = self.admin()
         info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
         upsert = UserScramCredentialUpsertion(name, info, password.encode())
@@ -569,7 +598,6 @@ class LocalKafka:
             admin.alter_user_scram_credentials([upsert])[name].result(timeout)
         except Exception as exc:
             raise BrokerError(f"could not add user '{name}': {exc}") from exc
-        self._users[name] = password
 
     def allow(
         self,
