@@ -11,9 +11,14 @@ Quick start::
 elsewhere; ``fink_client.io`` reads and writes alert files.
 """
 
+import logging
+
 from fink_client.errors import AlertError
 from fink_client.wire import Decoder, decode
 
 __version__ = "0.1.0"
+
+# A library logs, the application decides where logs go (no "last resort" stderr output).
+logging.getLogger("fink_client").addHandler(logging.NullHandler())
 
 __all__ = ["AlertError", "Decoder", "__version__", "decode"]

@@ -22,7 +22,7 @@ EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 
 # Order is the order shown by --help.
-SUBCOMMANDS: tuple[str, ...] = ("broker", "replay", "demo")
+SUBCOMMANDS: tuple[str, ...] = ("auth", "topics", "stream", "offsets", "broker", "replay", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # librdkafka retries noisily (one line per failed attempt): shown only with -vv.
+    logging.getLogger("fink_client.librdkafka").setLevel(
+        logging.DEBUG if args.verbose >= 2 else logging.CRITICAL
+    )
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
