@@ -4,11 +4,32 @@ Bundled schemas (Avro JSON) live beside this module:
 
 - ``fink-ztf/``: Fink's ZTF live-stream schemas (``distribution_schema_*.avsc``) and
   the ZTF data-transfer schema (``avro_schema_ftransfer_ztf_*.json``);
-- ``fink-lsst/``: Fink's Rubin/LSST data-transfer schema;
+- ``fink-lsst/``: Fink's Rubin/LSST data-transfer schema, and the schema of Fink's
+  Rubin alerts of LSST schema 7.4 (``fink_lsst_alert_7.4``, from the sample alerts);
 - ``ztf/``: the raw ZTF alert schema (as found in ZTF's own container files).
 
 Older Fink streams put a schema *version string* in the message key instead of the
 schema; :func:`for_version` resolves it to a bundled schema.
+
+Confluent-framed messages carry a 4-byte schema id instead. :func:`by_id` resolves the
+ids of the bundled schemas, fixed in ``_ids.json``:
+
+====  ==========================================
+id    bundled schema
+====  ==========================================
+1     ``fink_lsst_alert_7.4``
+2     ``avro_schema_ftransfer_lsst_2026-03-18``
+10    ``ztf_alert_3.3`` (raw ZTF)
+11    ``distribution_schema_0p2-live``
+12    ``distribution_schema_fink_ztf_2.4_3.3.0``
+13    ``distribution_schema_fink_ztf_2.7_3.10.1``
+14    ``avro_schema_ftransfer_ztf_2026-03-23``
+====  ==========================================
+
+:func:`fetch_registry_schema` asks a Confluent schema registry instead
+(``GET {url}/schemas/ids/{id}``), and :func:`confluent_resolver` wraps either into
+the ``id_resolver`` callable that :class:`fink_client.wire.Decoder` and
+:class:`fink_client.AlertConsumer` take.
 """
 
 from __future__ import annotations
@@ -16,6 +37,10 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +57,7 @@ def bundled() -> dict[str, Path]:
     to their paths."""
     out: dict[str, Path] = {}
     for path in sorted(SCHEMA_DIR.rglob("*")):
-        if path.suffix in (".avsc", ".json") and path.is_file():
+        if path.suffix in (".avsc", ".json") and path.is_file() and not path.name.startswith("_"):
             out[path.name.rsplit(".", 1)[0]] = path
     return out
 
@@ -106,3 +131,95 @@ def for_version(version: str) -> dict[str, Any] | None:
 def versions() -> list[str]:
     """Version strings understood by :func:`for_version` (for error messages)."""
     return sorted(set(_version_index()))
+
+
+# -- Confluent schema ids ------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def ids() -> dict[int, str]:
+    """Confluent schema id -> bundled schema name (the table in ``_ids.json``)."""
+    with open(SCHEMA_DIR / "_ids.json", encoding="utf-8") as fh:
+        table = json.load(fh)["ids"]
+    return {int(k): v for k, v in table.items()}
+
+
+def id_of(name: str) -> int | None:
+    """Confluent schema id of the bundled schema ``name``, or ``None`` if it has none."""
+    for schema_id, schema_name in ids().items():
+        if schema_name == name:
+            return schema_id
+    return None
+
+
+def by_id(schema_id: int) -> dict[str, Any] | None:
+    """Bundled schema registered under Confluent id ``schema_id``, or ``None``."""
+    name = ids().get(int(schema_id))
+    return load(name) if name else None
+
+
+_REGISTRY_CACHE: dict[tuple[str, int], dict[str, Any]] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def fetch_registry_schema(url: str, schema_id: int, timeout: float = 10.0) -> dict[str, Any]:
+    """Schema ``schema_id`` from the Confluent schema registry at ``url``.
+
+    Sends ``GET {url}/schemas/ids/{schema_id}`` and parses the ``"schema"`` string of
+    the JSON answer. Results are cached per (url, id) for the life of the process
+    (registry ids are immutable). Raises :class:`SchemaError` naming the id and URL
+    when the registry is unreachable, does not know the id, or answers garbage.
+    """
+    base = url.rstrip("/")
+    key = (base, int(schema_id))
+    with _REGISTRY_LOCK:
+        cached = _REGISTRY_CACHE.get(key)
+    if cached is not None:
+        return cached
+    address = f"{base}/schemas/ids/{int(schema_id)}"
+    request = urllib.request.Request(
+        address, headers={"Accept": "application/vnd.schemaregistry.v1+json, application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as exc:
+        hint = "the registry does not know this id" if exc.code == 404 else "check the URL"
+        raise SchemaError(
+            f"schema registry {address} answered HTTP {exc.code} for schema id {schema_id}: {hint}"
+        ) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise SchemaError(
+            f"cannot reach schema registry {address} for schema id {schema_id}: {exc}; "
+            "check the registry URL and your network"
+        ) from exc
+    try:
+        answer = json.loads(body)
+        schema = answer["schema"]
+        parsed = json.loads(schema) if isinstance(schema, str) else schema
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SchemaError(
+            f"schema registry {address} gave no valid 'schema' for id {schema_id}: {exc}"
+        ) from exc
+    if not isinstance(parsed, (dict, list)):
+        raise SchemaError(f"schema registry {address} gave a non-Avro schema for id {schema_id}")
+    with _REGISTRY_LOCK:
+        _REGISTRY_CACHE[key] = parsed
+    return parsed
+
+
+def confluent_resolver(
+    registry_url: str | None = None, timeout: float = 10.0
+) -> Callable[[int], dict[str, Any] | None]:
+    """An ``id_resolver`` for :class:`fink_client.wire.Decoder` / ``AlertConsumer``.
+
+    Without ``registry_url`` ids resolve to bundled schemas (:func:`by_id`; unknown ids
+    give ``None``). With it, ids are looked up in that schema registry only (its ids
+    mean something else than ours), and failures raise :class:`SchemaError`.
+    """
+    if registry_url is None:
+        return by_id
+
+    def resolve(schema_id: int) -> dict[str, Any] | None:
+        return fetch_registry_schema(registry_url, schema_id, timeout)
+
+    return resolve

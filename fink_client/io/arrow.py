@@ -1,0 +1,174 @@
+"""Avro schema -> Arrow schema, and alert dicts <-> Arrow record batches, without inference.
+
+Arrow types come from the Avro schema only, never from values, so that a batch where
+a column is all null still has that column's real type and every file written with
+one Avro schema has the same Arrow schema (pyarrow.dataset reads them as one table).
+
+Mapping:
+
+=====================  ===========================================================
+Avro                   Arrow
+=====================  ===========================================================
+null                   null
+boolean                bool
+int / long             int32 / int64 (never float, even when nulls are present)
+float / double         float32 / float64 (NaN stays NaN, distinct from null)
+bytes / fixed          binary / fixed_size_binary(size)
+string / enum          string
+record                 struct (field order kept)
+array                  list
+map                    map<string, value>
+[null, T] / [T, null]  T, nullable
+timestamp-millis/us    timestamp[ms|us, UTC]
+date / time-*          date32 / time32[ms] / time64[us]
+decimal                decimal128(precision, scale)
+=====================  ===========================================================
+
+Non-null Avro types give non-nullable Arrow fields. Unions of several non-null types
+have no Parquet equivalent and raise :class:`SchemaError` naming the field.
+The Avro schema JSON is kept in the Arrow schema metadata under ``avro.schema``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from fink_client.errors import SchemaError
+
+AVRO_SCHEMA_KEY = b"avro.schema"
+
+_PRIMITIVES: dict[str, pa.DataType] = {
+    "null": pa.null(),
+    "boolean": pa.bool_(),
+    "int": pa.int32(),
+    "long": pa.int64(),
+    "float": pa.float32(),
+    "double": pa.float64(),
+    "bytes": pa.binary(),
+    "string": pa.string(),
+}
+
+_LOGICAL: dict[tuple[str, str], pa.DataType] = {
+    ("long", "timestamp-micros"): pa.timestamp("us", tz="UTC"),
+    ("long", "timestamp-millis"): pa.timestamp("ms", tz="UTC"),
+    ("int", "date"): pa.date32(),
+    ("int", "time-millis"): pa.time32("ms"),
+    ("long", "time-micros"): pa.time64("us"),
+}
+
+
+class _Converter:
+    """Walks one Avro schema, remembering named types for later references."""
+
+    def __init__(self) -> None:
+        self.named: dict[str, pa.DataType] = {}
+
+    def _register(self, schema: Mapping[str, Any], namespace: str | None, typ: pa.DataType) -> None:
+        name = schema["name"]
+        ns = schema.get("namespace", namespace)
+        self.named[name] = typ
+        if ns and "." not in name:
+            self.named[f"{ns}.{name}"] = typ
+        self.named[name.rsplit(".", 1)[-1]] = typ
+
+    def convert(
+        self, schema: Any, path: str, namespace: str | None = None
+    ) -> tuple[pa.DataType, bool]:
+        """(Arrow type, nullable) of an Avro type found at ``path``."""
+        if isinstance(schema, str):
+            if schema in _PRIMITIVES:
+                return _PRIMITIVES[schema], schema == "null"
+            for candidate in (schema, f"{namespace}.{schema}" if namespace else schema):
+                if candidate in self.named:
+                    return self.named[candidate], False
+            raise SchemaError(f"unknown Avro type {schema!r}", field=path or None)
+        if isinstance(schema, list):
+            branches = [b for b in schema if b != "null"]
+            if len(branches) == 1:
+                typ, _ = self.convert(branches[0], path, namespace)
+                return typ, True
+            if not branches:
+                return pa.null(), True
+            raise SchemaError(
+                "unions of several non-null types have no Parquet/Arrow equivalent",
+                field=path or None,
+            )
+        kind = schema["type"]
+        logical = schema.get("logicalType")
+        if isinstance(kind, (list, dict)):
+            return self.convert(kind, path, namespace)
+        if logical == "decimal" and kind in ("bytes", "fixed"):
+            return pa.decimal128(int(schema["precision"]), int(schema.get("scale", 0))), False
+        if isinstance(kind, str) and (kind, logical) in _LOGICAL:
+            return _LOGICAL[(kind, logical)], False
+        if kind == "record" or kind == "error":
+            ns = schema.get("namespace", namespace)
+            if "." in schema["name"]:
+                ns = schema["name"].rsplit(".", 1)[0]
+            fields = []
+            for f in schema["fields"]:
+                sub = f"{path}.{f['name']}" if path else f["name"]
+                typ, nullable = self.convert(f["type"], sub, ns)
+                fields.append(pa.field(f["name"], typ, nullable=nullable))
+            typ = pa.struct(fields)
+            self._register(schema, namespace, typ)
+            return typ, False
+        if kind == "enum":
+            self._register(schema, namespace, pa.string())
+            return pa.string(), False
+        if kind == "fixed":
+            typ = pa.binary(int(schema["size"]))
+            self._register(schema, namespace, typ)
+            return typ, False
+        if kind == "array":
+            item, nullable = self.convert(schema["items"], f"{path}[]", namespace)
+            return pa.list_(pa.field("element", item, nullable=nullable)), False
+        if kind == "map":
+            value, nullable = self.convert(schema["values"], f"{path}{{}}", namespace)
+            return pa.map_(pa.string(), pa.field("value", value, nullable=nullable)), False
+        if kind in _PRIMITIVES:
+            return _PRIMITIVES[kind], kind == "null"
+        raise SchemaError(f"unsupported Avro type {kind!r}", field=path or None)
+
+
+def avro_to_arrow_schema(avro_schema: Mapping[str, Any]) -> pa.Schema:
+    """Arrow schema of records written with the Avro record schema ``avro_schema``.
+
+    The Avro JSON is stored in the schema metadata (key ``avro.schema``) so that a
+    reader can recover it.
+    """
+    if not isinstance(avro_schema, Mapping) or avro_schema.get("type") != "record":
+        raise SchemaError("the top level of an alert schema must be an Avro record")
+    struct, _ = _Converter().convert(avro_schema, "")
+    fields = [struct.field(i) for i in range(struct.num_fields)]
+    text = json.dumps(avro_schema, separators=(",", ":"))
+    return pa.schema(fields, metadata={AVRO_SCHEMA_KEY: text.encode()})
+
+
+def avro_schema_of(arrow_schema: pa.Schema) -> dict[str, Any] | None:
+    """The Avro schema stored in an Arrow schema's metadata, or ``None``."""
+    meta = arrow_schema.metadata or {}
+    text = meta.get(AVRO_SCHEMA_KEY)
+    return json.loads(text) if text else None
+
+
+def to_record_batch(alerts: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
+    """Record batch of ``alerts`` typed by ``schema`` (from :func:`avro_to_arrow_schema`).
+
+    Values are converted to the declared types; nothing is inferred. Raises
+    :class:`SchemaError` naming the problem when a value does not fit its type.
+    """
+    rows = alerts if isinstance(alerts, list) else list(alerts)
+    try:
+        return pa.RecordBatch.from_pylist(rows, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+        raise SchemaError(f"alert does not match its Arrow schema: {exc}") from exc
+
+
+def to_alerts(data: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
+    """Alert dicts back from Arrow data (maps become dicts again)."""
+    return data.to_pylist(maps_as_pydicts="strict")

@@ -1,0 +1,127 @@
+"""Survey detection (ZTF or Rubin/LSST) and helpers that work on alerts of both.
+
+Detection uses field names only (DESIGN.md §2), so it works on a schema (Avro JSON
+dict) and on an alert dict alike:
+
+- ZTF: ``objectId``, ``candid``, ``candidate``, ``prv_candidates``;
+- LSST: ``diaSource``, ``prvDiaSources``, ``diaObject``, ``alertId`` (schema 7.x) or
+  ``diaSourceId`` (9.0+).
+
+Time conventions: ZTF gives ``candidate.jd`` (UTC Julian date); LSST gives
+``diaSource.midpointMjdTai`` (MJD in the TAI scale), which :func:`mjd` converts to UTC
+with astropy so that both surveys answer in the same scale.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from fink_client.errors import SchemaError
+
+ZTF = "ztf"
+LSST = "lsst"
+
+_ZTF_FIELDS = frozenset({"objectId", "candid", "candidate", "prv_candidates"})
+_LSST_FIELDS = frozenset({"diaSource", "prvDiaSources", "diaObject", "diaSourceId", "alertId"})
+
+
+def _field_names(schema_or_alert: Mapping[str, Any]) -> set[str]:
+    if schema_or_alert.get("type") == "record" and isinstance(schema_or_alert.get("fields"), list):
+        return {f["name"] for f in schema_or_alert["fields"]}
+    return set(schema_or_alert)
+
+
+def detect_survey(schema_or_alert: Mapping[str, Any]) -> str:
+    """``"ztf"`` or ``"lsst"`` from an Avro schema (JSON dict) or an alert dict.
+
+    Raises :class:`SchemaError` when the field names match neither survey.
+    """
+    names = _field_names(schema_or_alert)
+    ztf = len(names & _ZTF_FIELDS)
+    lsst = len(names & _LSST_FIELDS)
+    if "diaSource" in names and lsst >= ztf:
+        return LSST
+    if "candidate" in names and ztf >= 2:
+        return ZTF
+    raise SchemaError(
+        "cannot tell the survey of this alert: expected ZTF fields (objectId, candid, "
+        "candidate) or LSST fields (diaSource, diaObject, diaSourceId/alertId); got "
+        f"{sorted(names)[:12]}"
+    )
+
+
+def survey(alert: Mapping[str, Any]) -> str:
+    """Survey of ``alert``: ``"ztf"`` or ``"lsst"``."""
+    return detect_survey(alert)
+
+
+def alert_id(alert: Mapping[str, Any]) -> int:
+    """Unique id of the alert: ZTF ``candid``; LSST ``diaSourceId`` (9.0+) or ``alertId``
+    (7.x), else ``diaSource.diaSourceId``."""
+    if detect_survey(alert) == ZTF:
+        return alert["candid"]
+    for key in ("diaSourceId", "alertId"):
+        if alert.get(key) is not None:
+            return alert[key]
+    return alert["diaSource"]["diaSourceId"]
+
+
+def _nonzero(value: Any) -> Any:
+    # LSST uses 0 as "no object" in some id columns (e.g. diaSource.ssObjectId).
+    return value if value not in (None, 0) else None
+
+
+def object_id(alert: Mapping[str, Any]) -> str | int | None:
+    """Id of the object the alert belongs to.
+
+    ZTF: ``objectId`` (a string such as ``ZTF18abvcdqu``). LSST: ``diaObject.diaObjectId``;
+    for solar-system alerts, whose ``diaObject`` is null, the solar-system object id
+    (``ssSource.ssObjectId``, ``ssObject.ssObjectId`` or ``diaSource.ssObjectId``);
+    ``None`` if the alert names no object at all.
+    """
+    if detect_survey(alert) == ZTF:
+        return alert["objectId"]
+    dia_object = alert.get("diaObject")
+    if dia_object is not None and _nonzero(dia_object.get("diaObjectId")) is not None:
+        return dia_object["diaObjectId"]
+    for key in ("ssSource", "ssObject"):
+        sub = alert.get(key)
+        if sub is not None and _nonzero(sub.get("ssObjectId")) is not None:
+            return sub["ssObjectId"]
+    source = alert.get("diaSource") or {}
+    for key in ("ssObjectId", "diaObjectId"):
+        if _nonzero(source.get(key)) is not None:
+            return source[key]
+    return None
+
+
+def is_solar_system(alert: Mapping[str, Any]) -> bool:
+    """True for an LSST alert on a solar-system object (null ``diaObject``)."""
+    return detect_survey(alert) == LSST and alert.get("diaObject") is None
+
+
+@functools.lru_cache(maxsize=4096)
+def _tai_to_utc_mjd(mjd_tai: float) -> float:
+    from astropy.time import Time
+
+    return float(Time(mjd_tai, format="mjd", scale="tai").utc.mjd)
+
+
+def mjd(alert: Mapping[str, Any]) -> float:
+    """Observation time as a UTC Modified Julian Date.
+
+    ZTF: ``candidate.jd - 2400000.5``. LSST: ``diaSource.midpointMjdTai`` converted from
+    TAI to UTC (37 s earlier since 2017).
+    """
+    if detect_survey(alert) == ZTF:
+        return alert["candidate"]["jd"] - 2400000.5
+    return _tai_to_utc_mjd(float(alert["diaSource"]["midpointMjdTai"]))
+
+
+def iso_time(alert: Mapping[str, Any]) -> str:
+    """Observation time as an ISO 8601 UTC string (``2019-11-13T02:12:40.000``)."""
+    from astropy.time import Time
+
+    return str(Time(mjd(alert), format="mjd", scale="utc").isot)
