@@ -167,6 +167,7 @@ class AlertConsumer:
         self._errors: collections.deque[confluent_kafka.KafkaError] = collections.deque(maxlen=50)
         self._buffer: collections.deque[confluent_kafka.Message] = collections.deque()
         self._to_store: dict[tuple[str, int], int] = {}
+        self._handed_out: dict[tuple[str, int], int] = {}
         self._closed = False
         self._decoder = Decoder(schema, id_resolver=id_resolver)
 
@@ -262,6 +263,13 @@ class AlertConsumer:
     def _mark_delivered(self, msg: confluent_kafka.Message) -> None:
         key = (msg.topic(), msg.partition())
         self._to_store[key] = max(self._to_store.get(key, -1), msg.offset() + 1)
+        self._handed_out[key] = max(self._handed_out.get(key, -1), msg.offset() + 1)
+
+    def delivered_positions(self) -> dict[tuple[str, int], int]:
+        """``(topic, partition) -> offset after the last message handed out`` (alerts and
+        undecodable messages alike) since this consumer started: how far it has read.
+        """
+        return dict(self._handed_out)
 
     def _store_delivered(self) -> None:
         """Store the offsets of the alerts handed out by the previous call."""
@@ -276,12 +284,25 @@ class AlertConsumer:
             # (a duplicate, never a loss).
             log.info("could not store offsets %s: %s", offsets, exc)
 
-    def store_delivered(self) -> None:
+    def store_delivered(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
         """Store now the offsets of every alert handed out so far (committed by the next
         auto-commit, :meth:`commit` or :meth:`close`). Needed only with ``auto_store=False``.
+
+        ``offsets`` (``(topic, partition) -> next offset``) stores only those instead, e.g.
+        the alerts a sink did write when it stops on an error.
         """
         self._check_open()
-        self._store_delivered()
+        if offsets is None:
+            self._store_delivered()
+            return
+        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        for key, o in offsets.items():
+            if self._to_store.get(key, -1) <= o:
+                self._to_store.pop(key, None)
+        try:
+            self._consumer.store_offsets(offsets=tps)
+        except KafkaException as exc:
+            log.info("could not store offsets %s: %s", tps, exc)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self._auto_store:

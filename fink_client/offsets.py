@@ -136,7 +136,7 @@ class OffsetsClient:
         self._errors: collections.deque[confluent_kafka.KafkaError] = collections.deque(maxlen=20)
         kcfg["error_cb"] = self._errors.append
         # librdkafka logs go to logging, not raw stderr
-        kcfg.setdefault("logger", logging.getLogger("fink_client.rdkafka"))
+        kcfg.setdefault("logger", logging.getLogger("fink_client.librdkafka"))
         try:
             self._consumer = Consumer(kcfg)
         except KafkaException as exc:

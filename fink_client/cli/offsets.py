@@ -1,0 +1,60 @@
+"""``finkctl offsets TOPIC... [--reset earliest|latest|TIME|-N]``: see or move your group."""
+
+from __future__ import annotations
+
+import argparse
+
+from fink_client.cli.auth import UsageError, add_connection_flags, quiet_librdkafka, user_config
+from fink_client.cli.common import add_json_flag, print_json
+from fink_client.cli.topics import format_offsets
+from fink_client.errors import ConfigError
+from fink_client.offsets import OffsetsClient, parse_target
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``offsets`` subcommand."""
+    p = sub.add_parser(
+        "offsets",
+        help="show your group's offsets on topics, or reset them",
+        description="Show the committed offset of your consumer group, the earliest and end "
+        "offsets and the lag of each partition of the topics. With --reset, first move the "
+        "group's committed offsets (no consumer of the group may be running).",
+    )
+    p.add_argument("topics", nargs="+", metavar="TOPIC")
+    p.add_argument(
+        "--reset", metavar="TO",
+        help="earliest | latest | an ISO time (first alert at or after it, e.g. "
+        "2024-05-01T12:00:00Z) | -N (the last N alerts of each partition)",
+    )
+    add_connection_flags(p)
+    add_json_flag(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Show (and optionally reset) the offsets."""
+    target = None
+    if args.reset is not None:
+        try:
+            target = parse_target(args.reset)
+        except ConfigError as exc:
+            raise UsageError(f"--reset: {exc.reason}") from None
+    quiet_librdkafka(getattr(args, "verbose", 0))
+    config = user_config(args)
+    with OffsetsClient(config) as oc:
+        before = oc.describe(args.topics)
+        after = oc.reset(args.topics, target) if target is not None else None
+    if args.json:
+        out: dict = {"group_id": config["group_id"],
+                     "offsets": [r.as_dict() for r in (after or before)]}
+        if after is not None:
+            out["reset_to"] = str(target)
+            out["before"] = [r.as_dict() for r in before]
+        print_json(out)
+        return 0
+    print(f"group {config['group_id']}")
+    if after is not None:
+        print(f"before reset:\n{format_offsets(before)}\n\nafter reset to {args.reset}:")
+    print(format_offsets(after or before))
+    return 0
