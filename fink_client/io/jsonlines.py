@@ -1,0 +1,159 @@
+"""JSON lines encoding of alerts: strict JSON, lossless given the Avro schema.
+
+One alert per line, keys in schema order. Values that JSON cannot hold are encoded so
+that they come back exactly when read with the alert's Avro schema:
+
+- ``bytes`` (cutouts): base64 text (RFC 4648, with padding), or the field is dropped
+  when ``drop_bytes=True`` (ZTF ``stampData`` is nested: the field inside ``cutout*``
+  is dropped);
+- NaN, +inf, -inf floats: the JSON *strings* ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
+  (null stays ``null``, so NaN and null remain distinct; files stay strict JSON that
+  ``jq`` and browsers accept);
+- 64-bit integers: plain JSON integers, written exactly (Python's ``json`` reads them
+  back exactly; readers that parse numbers as doubles, e.g. JavaScript, will not);
+- timestamps (``timestamp-*`` logical types): ISO 8601 strings with microseconds.
+
+:func:`decode_alert` undoes all of this using the schema.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _float(x: float) -> float | str:
+    if math.isfinite(x):
+        return x
+    if math.isnan(x):
+        return "NaN"
+    return "Infinity" if x > 0 else "-Infinity"
+
+
+def to_jsonable(value: Any, drop_bytes: bool = False) -> Any:
+    """``value`` with bytes, non-finite floats and datetimes made JSON-safe (see module)."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if drop_bytes and isinstance(v, (bytes, bytearray)):
+                continue
+            out[k] = to_jsonable(v, drop_bytes)
+        return out
+    if isinstance(value, float):
+        return _float(value)
+    if isinstance(value, list):
+        return [to_jsonable(v, drop_bytes) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    return value
+
+
+def encode_alert(alert: Mapping[str, Any], drop_bytes: bool = False) -> bytes:
+    """One JSON line (with its trailing newline) for ``alert``."""
+    text = json.dumps(to_jsonable(alert, drop_bytes), ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":"))
+    return text.encode("utf-8") + b"\n"
+
+
+class _SchemaDecoder:
+    """Turns parsed JSON back into Avro-typed values, guided by the schema."""
+
+    def __init__(self, schema: Any) -> None:
+        self.named: dict[str, Any] = {}
+        self._collect(schema, None)
+
+    def _collect(self, schema: Any, namespace: str | None) -> None:
+        """Register every named type first: references may precede a null value."""
+        if isinstance(schema, list):
+            for branch in schema:
+                self._collect(branch, namespace)
+            return
+        if not isinstance(schema, dict):
+            return
+        kind = schema["type"]
+        if isinstance(kind, (list, dict)):
+            self._collect(kind, namespace)
+        elif kind in ("record", "error", "enum", "fixed"):
+            ns = schema.get("namespace", namespace)
+            if "." in schema["name"]:
+                ns = schema["name"].rsplit(".", 1)[0]
+            self._register(schema, ns)
+            for f in schema.get("fields", ()):
+                self._collect(f["type"], ns)
+        elif kind == "array":
+            self._collect(schema["items"], namespace)
+        elif kind == "map":
+            self._collect(schema["values"], namespace)
+
+    def decode(self, schema: Any, value: Any, namespace: str | None = None) -> Any:
+        if isinstance(schema, str):
+            if schema in ("float", "double"):
+                return _SPECIAL[value] if isinstance(value, str) else float(value)
+            if schema == "bytes":
+                return base64.b64decode(value) if isinstance(value, str) else value
+            if schema in ("int", "long", "boolean", "string", "null"):
+                return value
+            named = self.named.get(schema) or self.named.get(f"{namespace}.{schema}")
+            return value if named is None else self.decode(named, value, namespace)
+        if isinstance(schema, list):
+            if value is None:
+                return None
+            branches = [b for b in schema if b != "null"]
+            return self.decode(branches[0], value, namespace) if len(branches) == 1 else value
+        kind = schema["type"]
+        if isinstance(kind, (list, dict)):
+            return self.decode(kind, value, namespace)
+        logical = schema.get("logicalType")
+        if logical in ("timestamp-micros", "timestamp-millis") and isinstance(value, str):
+            return dt.datetime.fromisoformat(value)
+        if kind in ("record", "error"):
+            ns = schema.get("namespace", namespace)
+            if "." in schema["name"]:
+                ns = schema["name"].rsplit(".", 1)[0]
+            if value is None:
+                return None
+            out = {}
+            for f in schema["fields"]:
+                if f["name"] in value:
+                    out[f["name"]] = self.decode(f["type"], value[f["name"]], ns)
+            return out
+        if kind in ("enum", "fixed"):
+            return base64.b64decode(value) if kind == "fixed" and isinstance(value, str) else value
+        if kind == "array":
+            return None if value is None else [self.decode(schema["items"], v, namespace)
+                                               for v in value]
+        if kind == "map":
+            return None if value is None else {k: self.decode(schema["values"], v, namespace)
+                                               for k, v in value.items()}
+        return self.decode(kind, value, namespace)
+
+    def _register(self, schema: Mapping[str, Any], ns: str | None) -> None:
+        name = schema["name"]
+        self.named[name] = schema
+        self.named[name.rsplit(".", 1)[-1]] = schema
+        if ns:
+            self.named[f"{ns}.{name.rsplit('.', 1)[-1]}"] = schema
+
+
+def decode_alert(obj: Mapping[str, Any], schema: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Alert dict from one parsed JSON line, restoring types with ``schema`` if given.
+
+    Without a schema the JSON values are returned as they are (bytes stay base64 text).
+    """
+    if schema is None:
+        return dict(obj)
+    return schema_decoder(schema)(obj)
+
+
+def schema_decoder(schema: Mapping[str, Any]) -> Any:
+    """A function ``parsed JSON line -> alert dict`` for ``schema`` (build once, reuse)."""
+    decoder = _SchemaDecoder(schema)
+    return lambda obj: decoder.decode(schema, obj)

@@ -1,0 +1,242 @@
+"""AlertReader: every alert of Avro, gzipped Avro, Parquet and JSON-lines files.
+
+The format of a file is recognised from its first bytes, not its name:
+``Obj\\x01`` Avro container (any codec fastavro supports: null, deflate, snappy,
+zstandard/lz4/bzip2/xz when their module is installed), ``\\x1f\\x8b`` gzip holding an
+Avro container (``.avro.gz``), ``PAR1`` Parquet, ``{`` JSON lines. Folders are read
+recursively (files named ``*.avro``, ``*.avro.gz``, ``*.parquet``, ``*.jsonl``, sorted
+by path; hidden files, e.g. in-progress temporary files, are skipped).
+
+JSON-lines files need the Avro schema to restore bytes, NaN and timestamps: pass
+``schema=``, or keep the ``_schema-*.avsc`` file that :class:`~fink_client.io.JsonLinesWriter`
+writes beside them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import fastavro
+import pyarrow as pa
+
+from fink_client.errors import AlertError, FileFormatError
+from fink_client.io import arrow as arrow_io
+from fink_client.io import jsonlines
+
+DATA_SUFFIXES = (".avro", ".avro.gz", ".parquet", ".parq", ".jsonl", ".ndjson")
+PathLike = str | Path
+
+
+def _is_data_file(path: Path) -> bool:
+    return not path.name.startswith((".", "_")) and path.name.endswith(DATA_SUFFIXES)
+
+
+def expand_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+    """Files named by ``paths``: files as given, folders recursively (sorted)."""
+    items = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    out: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and _is_data_file(p)))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise FileFormatError("no such file or folder", path=str(path))
+    return out
+
+
+def sniff(path: Path) -> str:
+    """``"avro"``, ``"avro.gz"``, ``"parquet"`` or ``"jsonl"`` from a file's first bytes."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise FileFormatError(f"cannot open file: {exc}", path=str(path)) from exc
+    if head == b"Obj\x01":
+        return "avro"
+    if head[:2] == b"\x1f\x8b":
+        return "avro.gz"
+    if head == b"PAR1":
+        return "parquet"
+    if head[:1] in (b"{", b"\n", b" ") or (not head and path.name.endswith((".jsonl", ".ndjson"))):
+        return "jsonl"
+    raise FileFormatError(
+        f"unknown file format (first bytes {head!r}); expected an Avro container, a gzipped "
+        "Avro container, Parquet or JSON lines",
+        path=str(path),
+    )
+
+
+def _wrap(path: Path, exc: Exception, what: str) -> FileFormatError:
+    return FileFormatError(f"corrupt or unreadable {what} file: {type(exc).__name__}: {exc}",
+                           path=str(path))
+
+
+class AlertReader:
+    """Read alerts from files: ``AlertReader("alerts/")``, ``AlertReader(["a.avro", "b.parquet"])``.
+
+    Iterating yields one dict per alert, every record of every file in order, with
+    bounded memory (Parquet is read in batches). ``schema`` is the Avro schema of the
+    first file when known; pass ``schema=`` to force one for JSON-lines files.
+    Any unreadable file raises :class:`FileFormatError` naming it.
+    """
+
+    def __init__(
+        self,
+        path: PathLike | Iterable[PathLike],
+        *,
+        schema: dict[str, Any] | None = None,
+        batch_size: int = 1024,
+    ) -> None:
+        self.paths = expand_paths(path)
+        self._user_schema = schema
+        self._batch_size = batch_size
+        self._schema: dict[str, Any] | None = schema
+
+    # -- schema -------------------------------------------------------------------------
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        """Avro schema of the alerts (of the first file), or ``None`` if unknown."""
+        if self._schema is None and self.paths:
+            self._schema = self.file_schema(self.paths[0])
+        return self._schema
+
+    def file_schema(self, path: Path) -> dict[str, Any] | None:
+        """Avro schema of one file (header, Parquet metadata or JSON side file)."""
+        if self._user_schema is not None:
+            return self._user_schema
+        kind = sniff(path)
+        try:
+            if kind in ("avro", "avro.gz"):
+                with self._open(path, kind) as fh:
+                    return fastavro.reader(fh).writer_schema
+            if kind == "parquet":
+                import pyarrow.parquet as pq
+
+                return arrow_io.avro_schema_of(pq.read_schema(path))
+        except AlertError:
+            raise
+        except Exception as exc:
+            raise _wrap(path, exc, kind) from exc
+        return self._json_side_schema(path)
+
+    @staticmethod
+    def _json_side_schema(path: Path) -> dict[str, Any] | None:
+        """The ``_schema-*.avsc`` beside a JSON-lines file whose fields match its first line."""
+        candidates = sorted(path.parent.glob("_schema-*.avsc"))
+        if not candidates:
+            return None
+        try:
+            with open(path, "rb") as fh:
+                first = json.loads(fh.readline() or b"{}")
+        except ValueError as exc:
+            raise _wrap(path, exc, "JSON lines") from exc
+        for cand in candidates:
+            schema = json.loads(cand.read_text(encoding="utf-8"))
+            if set(first) <= {f["name"] for f in schema.get("fields", [])}:
+                return schema
+        return None
+
+    # -- iteration ----------------------------------------------------------------------
+    @staticmethod
+    def _open(path: Path, kind: str) -> BinaryIO:
+        if kind == "avro.gz":
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        return open(path, "rb")
+
+    def _iter_file(self, path: Path) -> Iterator[dict[str, Any]]:
+        kind = sniff(path)
+        try:
+            if kind in ("avro", "avro.gz"):
+                with self._open(path, kind) as fh:
+                    yield from fastavro.reader(fh)
+            elif kind == "parquet":
+                import pyarrow.parquet as pq
+
+                pf = pq.ParquetFile(path)
+                for batch in pf.iter_batches(batch_size=self._batch_size):
+                    yield from arrow_io.to_alerts(batch)
+            else:
+                decode = None
+                schema = self.file_schema(path)
+                if schema is not None:
+                    decode = jsonlines.schema_decoder(schema)
+                with open(path, "rb") as fh:
+                    for line in fh:
+                        if not line.strip():
+                            continue
+                        obj = json.loads(line)
+                        yield decode(obj) if decode else obj
+        except AlertError:
+            raise
+        except Exception as exc:  # fastavro/pyarrow/gzip raise many types on bad data
+            raise _wrap(path, exc, kind) from exc
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for path in self.paths:
+            yield from self._iter_file(path)
+
+    def to_list(self, n: int | None = None) -> list[dict[str, Any]]:
+        """The first ``n`` alerts (all of them when ``n`` is None) as a list of dicts."""
+        return list(islice(iter(self), n))
+
+    def to_arrow(self) -> pa.Table:
+        """All alerts as one Arrow table, typed from the Avro schema (never inferred).
+
+        Parquet files are read as they are; other files are converted with the Arrow
+        schema derived from their Avro schema. Files with different schemas are
+        concatenated with schema promotion (missing columns become null).
+        """
+        import pyarrow.parquet as pq
+
+        tables = []
+        for path in self.paths:
+            kind = sniff(path)
+            try:
+                if kind == "parquet":
+                    tables.append(pq.read_table(path))
+                    continue
+                schema = self.file_schema(path)
+                rows = list(self._iter_file(path))
+                if schema is None:
+                    raise FileFormatError(
+                        "no Avro schema known for this file; pass schema=...", path=str(path)
+                    )
+                arrow_schema = arrow_io.avro_to_arrow_schema(schema)
+                tables.append(pa.Table.from_batches(
+                    [arrow_io.to_record_batch(rows, arrow_schema)], schema=arrow_schema))
+            except AlertError:
+                raise
+            except Exception as exc:
+                raise _wrap(path, exc, kind) from exc
+        if not tables:
+            schema = self.schema
+            return (arrow_io.avro_to_arrow_schema(schema).empty_table() if schema
+                    else pa.table({}))
+        if all(t.schema == tables[0].schema for t in tables):
+            return pa.concat_tables(tables)
+        return pa.concat_tables(tables, promote_options="permissive")
+
+    def to_pandas(self) -> Any:
+        """All alerts as a pandas DataFrame.
+
+        Integer and boolean columns use pandas' nullable dtypes (``Int64``...), so 64-bit
+        ids stay exact integers even when some are null; nested records are dicts.
+        """
+        import pandas as pd
+
+        mapping = {
+            pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(),
+            pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(),
+            pa.bool_(): pd.BooleanDtype(),
+        }
+        return self.to_arrow().to_pandas(types_mapper=mapping.get, maps_as_pydicts="strict")
+
+    def __repr__(self) -> str:
+        return f"AlertReader({len(self.paths)} file(s))"

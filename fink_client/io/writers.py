@@ -1,0 +1,380 @@
+"""Alert writers: Avro container, Parquet and JSON-lines files, written atomically.
+
+Use::
+
+    from fink_client.io import open_writer
+
+    with open_writer("parquet", "out/", schema) as writer:   # "avro" | "parquet" | "json"
+        paths = writer.write(alerts, topic=msg_topic, partition=p, offsets=[...])
+        # every path is durable (flushed, fsynced, renamed) when write() returns:
+        # commit the Kafka offsets now.
+
+``schema`` is the Avro schema of the alerts (dict, JSON text or .avsc/.avro path); it
+may also be given per call (``write(alerts, schema=...)``) when the stream changes
+schema. Avro and Parquet need one; JSON lines use it only to write ``_schema-*.avsc``
+beside the data so that :class:`~fink_client.io.AlertReader` restores the exact values.
+
+Files: one per ``write()`` call, split further when ``max_records`` or ``max_bytes``
+(estimated from the Avro encoding of the alerts) is exceeded. Names are unique and
+deterministic:
+
+- with ``topic``/``partition``/``offsets`` (one offset per alert, one partition per
+  call): ``<topic>-p<partition>-o<first>-<last>.<ext>`` (offsets zero-padded to 12
+  digits so that names sort in offset order);
+- otherwise, one alert: ``<objectId>_<alertId>.<ext>`` (ZTF ``objectId_candid``);
+  several: ``<objectId>_<alertId>+<n-1>-<digest>.<ext>`` where the digest covers every
+  alert id (or the full content when the alerts have no survey id).
+
+Reruns never overwrite a different alert: when the target name exists, the existing
+file is read back and compared with the batch (JSON: byte for byte; Avro, Parquet:
+NaN-aware record equality). Identical -> the write is skipped and the existing path
+returned. Different -> the batch goes to ``<name>~2.<ext>`` (then ``~3``...), so
+nothing is lost and nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import fastavro
+
+from fink_client import codec, survey
+from fink_client.errors import ConfigError, SchemaError
+from fink_client.io import arrow as arrow_io
+from fink_client.io import jsonlines
+from fink_client.io.atomic import atomic_write
+from fink_client.testing import alerts_equal
+
+FORMATS = ("avro", "parquet", "json")
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", text)
+
+
+def _load_schema(schema: Any) -> dict[str, Any] | None:
+    if schema is None:
+        return None
+    from fink_client.wire import load_schema
+
+    return load_schema(schema)
+
+
+class AlertWriter:
+    """Common machinery of the writers: chunking, naming, rerun checks, atomic files."""
+
+    format = ""
+    suffix = ""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        schema: Any = None,
+        *,
+        max_records: int | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
+        if max_records is not None and max_records < 1:
+            raise ConfigError("max_records must be at least 1", field="max_records")
+        if max_bytes is not None and max_bytes < 1:
+            raise ConfigError("max_bytes must be at least 1", field="max_bytes")
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.schema = _load_schema(schema)
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self.files_written = 0
+        self.alerts_written = 0
+        self._parsed: dict[str, Any] = {}
+
+    # -- public -------------------------------------------------------------------------
+    def write(
+        self,
+        alerts: Iterable[Mapping[str, Any]],
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offsets: Sequence[int] | None = None,
+        schema: Any = None,
+    ) -> list[Path]:
+        """Write ``alerts`` to one or more new files; return their paths once durable.
+
+        ``offsets`` (one per alert) with ``topic`` and ``partition`` name the files after
+        the Kafka offsets; ``schema`` overrides the writer's schema for this batch.
+        """
+        rows = list(alerts)
+        if not rows:
+            return []
+        schema_json = _load_schema(schema) if schema is not None else self.schema
+        if offsets is not None:
+            offsets = list(offsets)
+            if len(offsets) != len(rows):
+                raise ConfigError(
+                    f"{len(offsets)} offsets for {len(rows)} alerts: give one offset per alert",
+                    field="offsets",
+                )
+            if topic is None:
+                raise ConfigError("offsets need a topic to name the files", field="topic")
+        paths = []
+        for start, stop in self._chunks(rows, schema_json):
+            chunk = rows[start:stop]
+            chunk_offsets = offsets[start:stop] if offsets is not None else None
+            name = self._name(chunk, topic, partition, chunk_offsets, schema_json)
+            paths.append(self._write_unique(name, chunk, schema_json))
+        return paths
+
+    def close(self) -> None:
+        """Nothing is buffered between calls (each write is durable); kept for symmetry."""
+
+    def __enter__(self) -> AlertWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- chunking and naming ------------------------------------------------------------
+    def _parsed_schema(self, schema_json: dict[str, Any]) -> Any:
+        key = json.dumps(schema_json, sort_keys=True)
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            parsed = self._parsed[key] = codec.parse_schema(schema_json)
+        return parsed
+
+    def _size(self, alert: Mapping[str, Any], schema_json: dict[str, Any] | None) -> int:
+        """Estimated bytes of one alert on disk (its Avro encoding)."""
+        if schema_json is None:
+            return len(jsonlines.encode_alert(alert))
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, self._parsed_schema(schema_json), dict(alert))
+        return buf.tell()
+
+    def _chunks(
+        self, rows: list[Mapping[str, Any]], schema_json: dict[str, Any] | None
+    ) -> list[tuple[int, int]]:
+        bounds = []
+        start, size = 0, 0
+        for i, alert in enumerate(rows):
+            full = self.max_records is not None and i - start >= self.max_records
+            if self.max_bytes is not None:
+                item = self._size(alert, schema_json)
+                if i > start and size + item > self.max_bytes:
+                    full = True
+                if full:
+                    bounds.append((start, i))
+                    start, size = i, 0
+                size += item
+            elif full:
+                bounds.append((start, i))
+                start = i
+        bounds.append((start, len(rows)))
+        return bounds
+
+    def _name(
+        self,
+        chunk: list[Mapping[str, Any]],
+        topic: str | None,
+        partition: int | None,
+        offsets: list[int] | None,
+        schema_json: dict[str, Any] | None,
+    ) -> str:
+        if topic is not None and offsets is not None:
+            part = -1 if partition is None else partition
+            return _safe(f"{topic}-p{part}-o{min(offsets):012d}-{max(offsets):012d}")
+        try:
+            ids = [(survey.object_id(a), survey.alert_id(a)) for a in chunk]
+        except (KeyError, TypeError, SchemaError):
+            ids = None
+        if ids is None:
+            digest = hashlib.sha256()
+            for alert in chunk:
+                digest.update(jsonlines.encode_alert(alert))
+            return f"alerts-{len(chunk)}-{digest.hexdigest()[:16]}"
+        obj, aid = ids[0]
+        base = _safe(f"{obj if obj is not None else 'noobject'}_{aid}")
+        if len(chunk) == 1:
+            return base
+        digest = hashlib.sha256(repr(ids).encode()).hexdigest()[:12]
+        return f"{base}+{len(chunk) - 1}-{digest}"
+
+    # -- files --------------------------------------------------------------------------
+    def _write_unique(
+        self, name: str, chunk: list[Mapping[str, Any]], schema_json: dict[str, Any] | None
+    ) -> Path:
+        self._prepare(schema_json)
+        for attempt in range(1, 10_000):
+            stem = name if attempt == 1 else f"{name}~{attempt}"
+            path = self.folder / f"{stem}{self.suffix}"
+            if path.exists():
+                if self._same(path, chunk, schema_json):
+                    return path
+                continue
+            try:
+                with atomic_write(path) as fh:
+                    self._write_file(fh, chunk, schema_json, stem)
+            except FileExistsError:  # appeared meanwhile (another writer): check it again
+                if self._same(path, chunk, schema_json):
+                    return path
+                continue
+            self.files_written += 1
+            self.alerts_written += len(chunk)
+            return path
+        raise FileExistsError(f"too many different files named {name}* in {self.folder}")
+
+    def _same(
+        self, path: Path, chunk: list[Mapping[str, Any]], schema_json: dict[str, Any] | None
+    ) -> bool:
+        """True when ``path`` already holds exactly these alerts."""
+        from fink_client.errors import FileFormatError
+        from fink_client.io.reader import AlertReader
+
+        try:
+            existing = AlertReader(path, schema=schema_json).to_list()
+        except FileFormatError:
+            return False
+        return alerts_equal(existing, [dict(a) for a in chunk])
+
+    def _prepare(self, schema_json: dict[str, Any] | None) -> None:
+        """Hook run before writing a file (e.g. side files)."""
+
+    def _write_file(
+        self, fh: BinaryIO, chunk: list[Mapping[str, Any]], schema_json: dict[str, Any] | None,
+        stem: str,
+    ) -> None:
+        raise NotImplementedError
+
+
+def _require(schema_json: dict[str, Any] | None, fmt: str) -> dict[str, Any]:
+    if schema_json is None:
+        raise SchemaError(f"writing {fmt} files needs the Avro schema of the alerts (schema=...)")
+    return schema_json
+
+
+class AvroWriter(AlertWriter):
+    """Avro Object Container files (``.avro``), one per batch or rotation chunk.
+
+    ``codec`` is any fastavro codec (``null`` default, ``deflate``, ``snappy``...). The
+    sync marker is derived from the file name, so an identical rerun writes identical
+    bytes.
+    """
+
+    format = "avro"
+    suffix = ".avro"
+
+    def __init__(self, folder: str | Path, schema: Any = None, *, codec: str = "null",
+                 **opts: Any) -> None:
+        super().__init__(folder, schema, **opts)
+        self.codec = codec
+
+    def _write_file(self, fh: BinaryIO, chunk: list[Mapping[str, Any]],
+                    schema_json: dict[str, Any] | None, stem: str) -> None:
+        parsed = self._parsed_schema(_require(schema_json, "Avro"))
+        marker = hashlib.sha256(stem.encode()).digest()[:16]
+        fastavro.writer(fh, parsed, [dict(a) for a in chunk], codec=self.codec,
+                        sync_marker=marker)
+
+
+class ParquetWriter(AlertWriter):
+    """Parquet files (``.parquet``) typed from the Avro schema (see :mod:`.arrow`).
+
+    One row group per file. ``compression`` is any Parquet codec pyarrow has
+    (``snappy`` default, ``zstd``, ``gzip``, ``none``).
+    """
+
+    format = "parquet"
+    suffix = ".parquet"
+
+    def __init__(self, folder: str | Path, schema: Any = None, *, compression: str = "snappy",
+                 **opts: Any) -> None:
+        super().__init__(folder, schema, **opts)
+        self.compression = compression
+        self._arrow: dict[str, Any] = {}
+
+    def arrow_schema(self, schema_json: dict[str, Any]) -> Any:
+        """The Arrow schema used for alerts of ``schema_json`` (cached)."""
+        key = json.dumps(schema_json, sort_keys=True)
+        if key not in self._arrow:
+            self._arrow[key] = arrow_io.avro_to_arrow_schema(schema_json)
+        return self._arrow[key]
+
+    def _write_file(self, fh: BinaryIO, chunk: list[Mapping[str, Any]],
+                    schema_json: dict[str, Any] | None, stem: str) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        arrow_schema = self.arrow_schema(_require(schema_json, "Parquet"))
+        batch = arrow_io.to_record_batch(chunk, arrow_schema)
+        table = pa.Table.from_batches([batch], schema=arrow_schema)
+        pq.write_table(table, fh, compression=self.compression)
+
+
+class JsonLinesWriter(AlertWriter):
+    """JSON-lines files (``.jsonl``), one alert per line (see :mod:`.jsonlines`).
+
+    ``drop_bytes=True`` leaves out bytes fields (cutouts) instead of base64-encoding
+    them. With a schema, ``_schema-<sha256 prefix>.avsc`` is written once beside the
+    data so that the files can be read back exactly.
+    """
+
+    format = "json"
+    suffix = ".jsonl"
+
+    def __init__(self, folder: str | Path, schema: Any = None, *, drop_bytes: bool = False,
+                 **opts: Any) -> None:
+        super().__init__(folder, schema, **opts)
+        self.drop_bytes = drop_bytes
+
+    def _prepare(self, schema_json: dict[str, Any] | None) -> None:
+        if schema_json is None:
+            return
+        text = json.dumps(schema_json, sort_keys=True).encode()
+        path = self.folder / f"_schema-{hashlib.sha256(text).hexdigest()[:16]}.avsc"
+        if not path.exists():
+            try:
+                with atomic_write(path) as fh:
+                    fh.write(text)
+            except FileExistsError:
+                pass
+
+    def _encode(self, chunk: list[Mapping[str, Any]]) -> bytes:
+        return b"".join(jsonlines.encode_alert(a, self.drop_bytes) for a in chunk)
+
+    def _write_file(self, fh: BinaryIO, chunk: list[Mapping[str, Any]],
+                    schema_json: dict[str, Any] | None, stem: str) -> None:
+        fh.write(self._encode(chunk))
+
+    def _same(self, path: Path, chunk: list[Mapping[str, Any]],
+              schema_json: dict[str, Any] | None) -> bool:
+        return path.read_bytes() == self._encode(chunk)
+
+
+_WRITERS: dict[str, type[AlertWriter]] = {
+    "avro": AvroWriter,
+    "parquet": ParquetWriter,
+    "json": JsonLinesWriter,
+    "jsonl": JsonLinesWriter,
+}
+
+
+def open_writer(format: str, folder: str | Path, schema: Any = None, **opts: Any) -> AlertWriter:
+    """A writer of ``format`` (``"avro"``, ``"parquet"`` or ``"json"``) into ``folder``.
+
+    ``opts``: ``max_records``, ``max_bytes`` (rotation), and per format ``codec`` (Avro),
+    ``compression`` (Parquet), ``drop_bytes`` (JSON).
+    """
+    try:
+        cls = _WRITERS[format.lower()]
+    except KeyError:
+        raise ConfigError(
+            f"unknown output format {format!r}; choose one of {', '.join(FORMATS)}",
+            field="format",
+        ) from None
+    try:
+        return cls(folder, schema, **opts)
+    except TypeError as exc:
+        raise ConfigError(f"bad option for the {format} writer: {exc}", field="format") from exc
