@@ -77,7 +77,7 @@ class DiskSink:
         self.max_age = max_age
         self._schema = schema
         self._writer_options = dict(writer_options or {})
-        self._writers: dict[bytes | None, Any] = {}
+        self._writer_obj: Any = None
         self._schemas: dict[bytes, dict[str, Any] | None] = {}
         self._buffer: list[Delivery] = []
         self._since: float | None = None
@@ -106,18 +106,13 @@ class DiskSink:
             self._schemas[key] = schema
         return self._schemas[key]
 
-    def _writer(self, key: bytes | None) -> Any:
-        schema = self._schema_of(key)
-        cache_key = None if schema is self._schema else key
-        writer = self._writers.get(cache_key)
-        if writer is None:
-            try:
-                from fink_client.io import open_writer
-            except ImportError:  # TEMPORARY until fink_client.io's writers land
-                open_writer = _stand_in_writer
-            writer = open_writer(self.format, self.folder, schema, **self._writer_options)
-            self._writers[cache_key] = writer
-        return writer
+    def _writer(self) -> Any:
+        if self._writer_obj is None:
+            from fink_client.io import open_writer
+
+            self._writer_obj = open_writer(self.format, self.folder, self._schema,
+                                           **self._writer_options)
+        return self._writer_obj
 
     def add(self, deliveries: Sequence[Delivery]) -> list[Path]:
         """Buffer ``deliveries``; write (and return) files if the batch is full or old."""
@@ -151,9 +146,9 @@ class DiskSink:
         try:
             for (topic, partition, key), items in groups.items():
                 items.sort(key=lambda d: d.offset)
-                paths = self._writer(key).write(
+                paths = self._writer().write(
                     [d.alert for d in items], topic=topic, partition=partition,
-                    offsets=[d.offset for d in items],
+                    offsets=[d.offset for d in items], schema=self._schema_of(key),
                 )
                 new.extend(Path(p) for p in paths or [])
         except BaseException:
@@ -174,45 +169,14 @@ class DiskSink:
         return new
 
     def close(self, *, only_written: bool = False) -> None:
-        """Flush (see :meth:`flush`), then close the writers (those that have a ``close``)."""
+        """Flush (see :meth:`flush`), then close the writer."""
         try:
             if not self.failed:
                 self.flush(only_written=only_written)
         finally:
-            for writer in self._writers.values():
-                close = getattr(writer, "close", None)
-                if close is not None:
-                    close()
-            self._writers.clear()
-
-
-def _stand_in_writer(fmt: str, folder: Path, schema: Any, **_: Any) -> Any:
-    """TEMPORARY stand-in for ``fink_client.io.open_writer`` (removed when it lands)."""
-    import base64
-
-    import fastavro
-
-    from fink_client.io.atomic import atomic_write
-
-    class _W:
-        def write(self, alerts: list, *, topic: str, partition: int,
-                  offsets: list[int]) -> list[Path]:
-            path = folder / f"{topic}-{partition}-{offsets[0]}-{offsets[-1]}.{fmt}"
-            with atomic_write(path) as fh:
-                if fmt == "avro":
-                    fastavro.writer(fh, fastavro.parse_schema(schema), alerts)
-                elif fmt == "json":
-                    for a in alerts:
-                        text = json.dumps(a, default=lambda b: base64.b64encode(b).decode())
-                        fh.write(text.encode() + b"\n")
-                else:
-                    import pyarrow as pa
-                    import pyarrow.parquet as pq
-
-                    pq.write_table(pa.Table.from_pylist(alerts), fh)
-            return [path]
-
-    return _W()
+            if self._writer_obj is not None:
+                self._writer_obj.close()
+                self._writer_obj = None
 
 
 @dataclasses.dataclass

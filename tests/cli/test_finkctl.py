@@ -17,6 +17,7 @@ import fastavro
 import pytest
 
 import fink_client
+from fink_client.io import AlertReader
 from fink_client.replay import replay
 from fink_client.testing import assert_alerts_equal
 
@@ -69,28 +70,9 @@ def env(kafka, home: Path) -> dict:
     return e
 
 
-def read_back(folder: Path, fmt: str) -> list[dict]:
-    """Alerts in the files written by ``stream --save``."""
-    try:
-        from fink_client.io import AlertReader
-    except ImportError:
-        AlertReader = None  # noqa: N806
-    if AlertReader is not None and fmt != "json":
-        return list(AlertReader(folder))
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    out: list[dict] = []
-    for path in files:
-        if fmt == "avro":
-            with open(path, "rb") as fh:
-                out.extend(fastavro.reader(fh))
-        elif fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            out.extend(pq.read_table(path).to_pylist())
-        else:
-            with open(path) as fh:
-                out.extend(json.loads(line) for line in fh if line.strip())
-    return out
+def read_back(folder: Path) -> list[dict]:
+    """Alerts in the files written by ``stream --save`` (through fink_client.io's reader)."""
+    return list(AlertReader(folder))
 
 
 def _unbase64(got, expected):
@@ -157,7 +139,7 @@ def test_stream_until_end_saves_exactly_the_published_alerts(
     assert all(Path(f).exists() for f in summary["files"])
     assert not list(out.rglob(".*.tmp"))  # no temporary file left behind
 
-    got = read_back(out, fmt)
+    got = read_back(out)
     assert sorted(a["candid"] for a in got) == sorted(expected)  # each once, none missing
     for alert in got:
         if fmt == "json":
@@ -306,7 +288,7 @@ def test_sigterm_finishes_the_file_and_commits(kafka, env: dict, tmp_path: Path)
             proc.kill()
     assert proc.returncode == 0, err
     assert "SIGTERM" in err and "offsets committed" in err
-    assert len(read_back(out, "avro")) == n
+    assert len(read_back(out)) == n
     r = finkctl("offsets", topic, "--json", env=env)
     assert json.loads(r.stdout)["offsets"][0]["committed"] == n
 
