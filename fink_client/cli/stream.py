@@ -29,7 +29,7 @@ from fink_client.offsets import OffsetsClient, parse_target
 from fink_client.sink import FORMATS, DiskSink, StreamStats, check_folder, stream
 from fink_client.table import FINK_FIELDS, alert_row
 
-STATUS_EVERY = 2.0  # seconds between status refreshes (plain mode: between lines x2.5)
+STATUS_EVERY = 2.0  # seconds between end-offset refreshes (plain status lines: every 5 s)
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -191,14 +191,14 @@ class Display:
                 sys.stdout.write("\t".join(row.values()) + "\n")
         if not self.json_mode and self._live is None and got and self.show_alerts:
             sys.stdout.flush()
-        now = time.monotonic()
-        every = STATUS_EVERY if self._live is not None else STATUS_EVERY * 2.5
-        if now - self._last_status >= every:
-            self._last_status = now
+        if self._live is not None:  # the live frame always shows the current status
             self._status_text = self.status_text(stats, files)
-            if self._live is None:
-                sys.stderr.write(f"finkctl stream: {self._status_text}\n")
-                sys.stderr.flush()
+            return
+        now = time.monotonic()
+        if now - self._last_status >= STATUS_EVERY * 2.5:
+            self._last_status = now
+            sys.stderr.write(f"finkctl stream: {self.status_text(stats, files)}\n")
+            sys.stderr.flush()
 
     def close(self) -> None:
         """Stop the live display (its last frame stays on screen)."""
