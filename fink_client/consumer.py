@@ -180,6 +180,8 @@ class AlertConsumer:
                 user_error_cb(err)
 
         kcfg["error_cb"] = _on_error
+        # librdkafka's own log lines go to Python logging (quiet unless the app asks).
+        kcfg.setdefault("logger", logging.getLogger("fink_client.librdkafka"))
         try:
             self._consumer = Consumer(kcfg)
         except KafkaException as exc:
@@ -217,6 +219,7 @@ class AlertConsumer:
                 self._connected_once = True
                 return md
             except KafkaException as exc:
+                self._consumer.poll(0)  # serves error_cb: authentication failures land there
                 self._raise_pending_error()
                 if time.monotonic() >= deadline:
                     err = exc.args[0] if exc.args else None
