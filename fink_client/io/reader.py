@@ -115,7 +115,11 @@ class AlertReader:
         try:
             if kind in ("avro", "avro.gz"):
                 with self._open(path, kind) as fh:
-                    return fastavro.reader(fh).writer_schema
+                    reader = fastavro.reader(fh)
+                    text = reader.metadata.get("avro.schema")
+                    schema = json.loads(text) if text else reader.writer_schema
+                    # files written by fastavro from a parsed schema carry its private keys
+                    return {k: v for k, v in schema.items() if not k.startswith("__fastavro")}
             if kind == "parquet":
                 import pyarrow.parquet as pq
 

@@ -273,10 +273,11 @@ class AvroWriter(AlertWriter):
 
     def _write_file(self, fh: BinaryIO, chunk: list[Mapping[str, Any]],
                     schema_json: dict[str, Any] | None, stem: str) -> None:
-        parsed = self._parsed_schema(_require(schema_json, "Avro"))
+        # The schema as given (not fastavro's parsed form) goes into the header, so that
+        # readers get back exactly the user's schema.
         marker = hashlib.sha256(stem.encode()).digest()[:16]
-        fastavro.writer(fh, parsed, [dict(a) for a in chunk], codec=self.codec,
-                        sync_marker=marker)
+        fastavro.writer(fh, _require(schema_json, "Avro"), [dict(a) for a in chunk],
+                        codec=self.codec, sync_marker=marker)
 
 
 class ParquetWriter(AlertWriter):
