@@ -1,0 +1,86 @@
+"""Synthetic LSST alerts through the real embedded Kafka broker, in every LSST wire format."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+
+import fastavro
+import pytest
+from confluent_kafka import Producer
+
+from fink_client import codec, schemas, synth
+from fink_client.consumer import AlertConsumer
+from fink_client.replay import publish
+from fink_client.testing import assert_alerts_equal
+from fink_client.transfer import fetch_side_schema
+
+pytestmark = pytest.mark.integration
+
+N = 25
+
+
+def _drain(consumer: AlertConsumer, expected: int, timeout: float = 40) -> list:
+    got: list = []
+    deadline = time.monotonic() + timeout
+    while len(got) < expected and time.monotonic() < deadline:
+        got.extend(consumer.consume(num_alerts=expected - len(got), timeout=2))
+    return got
+
+
+def _group() -> str:
+    return f"g-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.mark.parametrize("name", ["fink_lsst_alert_7.4", "avro_schema_ftransfer_lsst_2026-03-18"])
+@pytest.mark.parametrize("wire", ["fink", "confluent"])
+def test_synthetic_lsst_alerts_round_trip(kafka, topic, alice_config, wire: str,
+                                          name: str) -> None:
+    schema = schemas.load(name)
+    alerts = list(synth.generate(schema, N, seed=11))
+    key = "alertId" if "alertId" in alerts[0] else "diaSourceId"
+    assert any(a[key] > 2**53 for a in alerts)
+    schema_id = schemas.id_of(name)
+    sent = publish(((schema, a) for a in alerts), topic,
+                   {"bootstrap.servers": kafka.admin_servers}, wire=wire, schema_id=schema_id)
+    assert sent == N
+    with AlertConsumer([topic], alice_config(_group()),
+                       id_resolver=schemas.confluent_resolver()) as consumer:
+        got = _drain(consumer, N)
+    assert len(got) == N
+    expected = {a[key]: a for a in alerts}
+    for got_topic, alert in got:
+        assert got_topic == topic
+        assert_alerts_equal(alert, expected[alert[key]])
+
+
+def test_data_transfer_topic_with_side_schema_topic(kafka, alice_config) -> None:
+    name = f"ftransfer_lsst_2026-03-18_{uuid.uuid4().hex[:6]}"
+    kafka.create_topic(name)
+    kafka.create_topic(f"{name}_schema")
+    schema = schemas.load("avro_schema_ftransfer_lsst_2026-03-18")
+    alerts = list(synth.generate(schema, N, seed=12))
+    admin = {"bootstrap.servers": kafka.admin_servers}
+    # the schema is the key of the first message of <topic>_schema
+    producer = Producer(admin)
+    producer.produce(f"{name}_schema", key=json.dumps(schema).encode(), value=b"")
+    assert producer.flush(30) == 0
+    # values: schemaless Avro, no key (the schema is only on the side topic)
+    parsed = codec.parse_schema(schema)
+    for alert in alerts:
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, parsed, alert)
+        producer.produce(name, value=buf.getvalue())
+    assert producer.flush(30) == 0
+
+    cfg = alice_config(_group())
+    assert fetch_side_schema({"bootstrap.servers": kafka.admin_servers,
+                              "group.id": _group()}, name) == schema
+    with AlertConsumer([name], cfg) as consumer:
+        got = _drain(consumer, N)
+    assert len(got) == N
+    expected = {a["diaSourceId"]: a for a in alerts}
+    for _, alert in got:
+        assert_alerts_equal(alert, expected[alert["diaSourceId"]])
