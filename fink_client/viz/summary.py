@@ -136,13 +136,15 @@ def _header_lines(h: Mapping[str, Any]) -> list[str]:
         lines.append("RA, Dec: missing")
     items = [f"{k}={_fmt(v)}" for k, v in h["fink"].items()]
     text, row = [], ""
-    for item in items:  # wrap the classification fields over lines of ~150 characters
-        if row and len(row) + len(item) > 150:
+    for item in items:  # wrap the classification fields to the width of the figure
+        if row and len(row) + len(item) > 115:
             text.append(row)
             row = ""
         row = f"{row}   {item}" if row else item
     if row:
         text.append(row)
+    if len(text) > 2:  # the header has room for two lines of them
+        text = [*text[:1], text[1] + "   ..."]
     lines += [f"Fink: {t}" if i == 0 else f"      {t}" for i, t in enumerate(text)] or [
         "Fink: no classification fields"]
     return lines
@@ -159,7 +161,7 @@ def summary_figure(alert: Mapping[str, Any], *, stretch: str = "arcsinh") -> Fig
     """
     header = alert_header(alert)
     fig = new_figure(SUMMARY_FIGSIZE)
-    grid = fig.add_gridspec(3, 3, height_ratios=[0.8, 3.0, 3.3], left=0.07, right=0.98,
+    grid = fig.add_gridspec(3, 3, height_ratios=[0.8, 3.0, 3.3], left=0.085, right=0.98,
                             bottom=0.06, top=0.98, hspace=0.22, wspace=0.06)
     head = fig.add_subplot(grid[0, :])
     head.axis("off")

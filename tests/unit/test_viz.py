@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from fink_client import schemas
+from fink_client import schemas, synth
 from fink_client.errors import AlertError, SchemaError
 from fink_client.viz import (
     CUTOUTS_FIGSIZE,
@@ -94,7 +94,6 @@ def texts(fig: Figure) -> str:
 
 
 def synthetic_lsst(n: int) -> list[dict[str, Any]]:
-    synth = pytest.importorskip("fink_client.synth")
     return list(synth.generate(LSST_SCHEMA, n, seed=7))
 
 
