@@ -1,0 +1,124 @@
+"""Crash tests: ``kill -9`` a consumer at random moments; nothing may be lost.
+
+10,000 unique alerts (the Fink ZTF samples repeated with candid = 1..10000, cutouts cut
+to 1 KB) are published over 4 partitions. A consumer process (the plain API script
+``scripts/api_consumer.py``, then ``finkctl stream --save``) is killed with SIGKILL at
+random moments (fixed seed) at least 10 times and restarted with the same group until
+the topic is drained. Then:
+
+* no loss: the set of candids received/saved equals the set published;
+* bounded duplicates: after each kill, the next run re-delivers only alerts handed out
+  since the last commit (see README "Delivery guarantees").
+
+Test-only librdkafka settings, passed through the config: ``auto.commit.interval.ms``
+of 1000 (instead of 5000) so that progress is committed between kills that come
+every ~1 s, and ``session.timeout.ms`` of 6000 so that a restarted consumer does not
+wait 45 s for the broker to drop the killed member from the group.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.faults.helpers import (
+    RunLog,
+    duplicate_bound_check,
+    encode_all,
+    env_with,
+    kill9,
+    publish_spread,
+    python_cmd,
+    read_run_log,
+    unique_alerts,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.faults, pytest.mark.integration]
+
+N_ALERTS = 10_000
+PARTITIONS = 4
+KILLS = 10
+SEED = 20240611
+TEST_SETTINGS = ("auto.commit.interval.ms=1000", "session.timeout.ms=6000")
+STATIC = "group.instance.id=crash-api"  # a restart replaces the killed member at once
+
+
+@pytest.fixture(scope="module")
+def crash_topic(kafka) -> str:
+    """A 4-partition topic holding the 10,000 unique alerts (published once)."""
+    name = kafka.create_topic(f"crash-{uuid.uuid4().hex[:8]}", partitions=PARTITIONS)
+    where = publish_spread(encode_all(unique_alerts(N_ALERTS)), name, kafka.admin_servers,
+                           PARTITIONS)
+    assert len(where) == N_ALERTS
+    return name
+
+
+def _log_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _stderr(proc: subprocess.Popen) -> str:
+    if proc.poll() is None:
+        kill9(proc)
+    return proc.stderr.read().decode(errors="replace")[-3000:] if proc.stderr else ""
+
+
+def test_api_consumer_survives_kill_9(kafka, crash_topic, tmp_path, capsys) -> None:
+    """Plain API loop: >= 10 random kill -9, restart until drained, no loss, bounded dups."""
+    rng = random.Random(SEED)
+    group = f"crash-api-{uuid.uuid4().hex[:8]}"
+    password = kafka.users["alice"]
+    runs: list[RunLog] = []
+    kills = 0
+    t0 = time.monotonic()
+    while True:
+        log_path = tmp_path / f"run-{len(runs):02d}.log"
+        cmd = python_cmd(
+            "api_consumer.py", crash_topic, "--servers", kafka.bootstrap_servers,
+            "--group", group, "--user", "alice", "--log", str(log_path),
+            "--rate", "1000", "--idle", "4",
+            *[a for s in (*TEST_SETTINGS, STATIC) for a in ("--set", s)],
+        )
+        proc = subprocess.Popen(cmd, env=env_with({"FAULT_PASSWORD": password}),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if kills < KILLS:
+            # A random moment once alerts flow (or, 1 time in 5, during start-up).
+            if rng.random() < 0.2:
+                time.sleep(rng.uniform(0.0, 1.5))
+            else:
+                flowing = wait_for(
+                    lambda p=log_path, q=proc: _log_size(p) > 0 or q.poll() is not None, 60)
+                assert flowing and proc.poll() is None, (
+                    f"consumer run {len(runs)} got no alert or died: "
+                    f"{_stderr(proc)}")
+                time.sleep(rng.uniform(0.05, 1.5))
+            if proc.poll() is None:
+                kill9(proc)
+                kills += 1
+            else:
+                proc.wait()
+        else:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err.decode()[-2000:]
+        runs.append(read_run_log(log_path))
+        if kills >= KILLS and proc.returncode == 0:
+            break
+        assert len(runs) < 40, "topic not drained after 40 runs"
+
+    got = [c for run in runs for (_p, _o, c) in run.alerts]
+    assert set(got) == set(range(1, N_ALERTS + 1)), (
+        f"lost {len(set(range(1, N_ALERTS + 1)) - set(got))} alerts")
+    dups, bound, per_kill = duplicate_bound_check(runs)
+    assert len(got) - N_ALERTS == dups
+    for k, (d, b) in enumerate(per_kill):
+        assert d <= b, f"run {k + 1}: {d} duplicates > {b} alerts handed out since last commit"
+    with capsys.disabled():
+        print(f"\n[faults] API kill -9: published {N_ALERTS}, delivered {len(got)} "
+              f"({len(set(got))} unique), duplicates {dups} (bound {bound}), kills {kills}, "
+              f"runs {len(runs)}, {time.monotonic() - t0:.0f} s")
