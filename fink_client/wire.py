@@ -6,10 +6,11 @@ Formats recognised (DESIGN.md §2), in this order:
 2. an Avro Object Container value (starts with ``Obj\\x01``): schema in its header;
 3. Fink live streams: schemaless value, the **key** holds the schema as JSON text;
 4. older Fink streams: the key holds a schema *version string* -> bundled schema;
-5. Confluent framing: byte 0 is 0, bytes 1-4 a big-endian schema id -> resolved by
-   ``id_resolver`` (bundled schemas or a schema registry);
-6. a schema registered for the topic (data-transfer topics, whose schema sits on the
-   side topic ``<topic>_schema``).
+5. a schema registered for the topic (data-transfer topics, whose schema sits on the
+   side topic ``<topic>_schema``);
+6. Confluent framing: byte 0 is 0, bytes 1-4 a big-endian schema id -> resolved by
+   ``id_resolver`` (bundled ids of :func:`fink_client.schemas.by_id` by default, or
+   :func:`fink_client.schemas.confluent_resolver` for a schema registry).
 
 Parsing a Fink schema costs far more than decoding one alert, so schemas are parsed
 once per distinct key bytes and the compiled reader is cached (bounded LRU).
@@ -71,7 +72,7 @@ class Decoder:
         cache_size: int = 64,
     ) -> None:
         self._forced = self._compile(load_schema(schema)) if schema is not None else None
-        self._id_resolver = id_resolver
+        self._id_resolver = id_resolver if id_resolver is not None else schemas.by_id
         self._topic_readers: dict[str, codec.Reader] = {}
         for topic, sch in (topic_schemas or {}).items():
             self.set_topic_schema(topic, sch)
@@ -151,13 +152,13 @@ class Decoder:
             if value.startswith(CONTAINER_MAGIC):
                 return _decode_container(value)
             reader = self._reader_for_key(key) if key else None
+            if reader is None and topic is not None:
+                reader = self._topic_readers.get(topic)
             if reader is None and value[0] == CONFLUENT_MAGIC and len(value) > 5:
                 (schema_id,) = struct.unpack(">I", value[1:5])
                 id_reader = self._reader_for_id(schema_id)
                 if id_reader is not None:
                     return id_reader(value[5:])
-            if reader is None and topic is not None:
-                reader = self._topic_readers.get(topic)
             if reader is None:
                 raise DecodeError(
                     "cannot find the schema of this message: its key is neither an Avro "

@@ -121,3 +121,19 @@ def test_truncated_payload_raises() -> None:
 def test_bad_user_schema_file(tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match="not found"):
         Decoder(schema=str(tmp_path / "missing.avsc"))
+
+
+def test_confluent_framing_resolves_bundled_ids_by_default() -> None:
+    raw = SAMPLES / "ztf" / "raw" / "ZTF19acihgng.avro"
+    schema, record = read_sample(raw)
+    schema_id = schemas.id_of("ztf_alert_3.3")
+    value = b"\x00" + struct.pack(">I", schema_id) + schemaless(schema, record)
+    assert_alerts_equal(Decoder().decode(value), record)
+
+
+def test_topic_schema_wins_over_confluent_guess() -> None:
+    """A schemaless value that happens to start with byte 0 is not taken as Confluent."""
+    schema, record = read_sample(SAMPLE_FILES[0])
+    payload = schemaless(schema, record)
+    decoder = Decoder(topic_schemas={"ftransfer_ztf_x": schema})
+    assert_alerts_equal(decoder.decode(payload, topic="ftransfer_ztf_x"), record)
