@@ -67,6 +67,7 @@ class DiskSink:
         batch_size: int = 1000,
         max_age: float = 10.0,
         writer_options: Mapping[str, Any] | None = None,
+        png_folder: str | Path | None = None,
     ) -> None:
         if fmt not in FORMATS:
             raise ConfigError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -84,6 +85,8 @@ class DiskSink:
         self.files: list[Path] = []
         self.written = 0
         self.failed = False
+        self.png_folder = check_folder(png_folder) if png_folder is not None else None
+        self.pngs: list[Path] = []
 
     def _schema_of(self, key: bytes | None) -> dict[str, Any] | None:
         if self._schema is not None or key is None:
@@ -154,6 +157,8 @@ class DiskSink:
         except BaseException:
             self.failed = True  # nothing stored: these alerts are read again next run
             raise
+        if self.png_folder is not None:
+            self._render_pngs()
         if only_written:
             upto: dict[TP, int] = {}
             for d in self._buffer:
@@ -167,6 +172,21 @@ class DiskSink:
         self._since = None
         self.files.extend(new)
         return new
+
+    def _render_pngs(self) -> None:
+        """One summary PNG per buffered alert (after its data file is durable).
+
+        A picture is a view, not the data: an alert that cannot be drawn is logged and
+        the stream goes on (the alert itself is already saved).
+        """
+        from fink_client.viz import save_summary_png
+
+        for d in self._buffer:
+            try:
+                self.pngs.append(save_summary_png(d.alert, self.png_folder))
+            except Exception as exc:
+                log.warning("no PNG for %s partition %d offset %d: %s", d.topic, d.partition,
+                            d.offset, exc)
 
     def close(self, *, only_written: bool = False) -> None:
         """Flush (see :meth:`flush`), then close the writer."""

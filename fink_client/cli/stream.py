@@ -63,6 +63,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="keep undecodable messages (raw bytes + reason) in DIR and go on; "
                    "without it an undecodable message stops a --save run (exit 1) and is "
                    "skipped with a warning otherwise")
+    p.add_argument("--png", action="store_true",
+                   help="with --save: also draw one summary PNG per alert (cutouts, light "
+                   "curve, classification) into DIR/png")
     p.add_argument("--schema", metavar="FILE", help="Avro schema to decode (and save) with, "
                    "instead of the schema each message names")
     add_connection_flags(p)
@@ -211,6 +214,8 @@ class Display:
 def _validate(args: argparse.Namespace) -> Any:
     if args.format and not args.save:
         raise UsageError("--format needs --save DIR")
+    if args.png and not args.save:
+        raise UsageError("--png needs --save DIR")
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be a positive number of alerts")
     if args.timeout is not None and args.timeout <= 0:
@@ -277,7 +282,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             if save is not None:
                 sink = DiskSink(consumer, save, args.format or "avro", schema=schema,
-                                batch_size=args.batch_size)
+                                batch_size=args.batch_size,
+                                png_folder=Path(save) / "png" if args.png else None)
             with Stopper() as stopper:
                 stats = stream(
                     consumer, sink=sink, limit=args.limit, starts=starts,

@@ -369,3 +369,24 @@ def test_password_not_in_process_list(kafka, env: dict) -> None:
         proc.wait(30)
     assert proc.returncode == 0
 
+
+
+def test_stream_save_png_draws_one_picture_per_alert(kafka, env: dict, tmp_path: Path) -> None:
+    import matplotlib.image
+
+    topic = kafka.create_topic(f"cli-png-{uuid.uuid4().hex[:6]}")
+    publish(kafka, topic, FINK)
+    out = tmp_path / "saved"
+    r = finkctl("stream", topic, "--until-end", "--save", str(out), "--format", "parquet",
+                "--png", env=env)
+    assert r.returncode == 0, r.stderr
+    pngs = sorted((out / "png").glob("*.png"))
+    expected = source_alerts(FINK)
+    assert sorted(p.stem for p in pngs) == sorted(
+        f"{a['objectId']}_{a['candid']}" for a in expected.values())
+    for png in pngs:
+        pixels = matplotlib.image.imread(png)
+        assert pixels.shape[:2] == (900, 1200) and pixels.std() > 0.05
+    assert len(read_back(out)) == len(expected)  # the PNGs do not disturb the data files
+    r = finkctl("stream", topic, "--png", env=env)
+    assert r.returncode == 2 and "--png needs --save" in r.stderr
