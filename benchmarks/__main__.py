@@ -1,0 +1,211 @@
+"""The performance harness: ``python -m benchmarks`` (or ``make bench``).
+
+Every case is measured next to its baseline in the same run, each measurement in its
+own subprocess (so peak RSS is per run), and the table is printed and written to
+``benchmarks/results/latest.json`` and ``latest.md``. ``--quick`` gives a short run
+(smaller counts); ``--skip-kafka`` leaves out the cases that need the embedded broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def measure(kind: str, args: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter; return its JSON result."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.worker", kind, json.dumps(args)],
+        capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{kind} {args} failed: {proc.stderr.strip()[-800:]}")
+    out = json.loads(lines[-1])
+    out["alerts_per_s"] = out["alerts"] / out["seconds"] if out["seconds"] else 0.0
+    out["mb_per_s"] = out["bytes"] / out["seconds"] / 1e6 if out["seconds"] else 0.0
+    return out
+
+
+def row(case: str, ours: dict, base: dict, *, ratio: float, target: str, met: bool,
+        note: str = "") -> dict[str, Any]:
+    return {"case": case, "ours": ours, "baseline": base, "ratio": ratio,
+            "target": target, "met": met, "note": note}
+
+
+def decode_cases(quick: bool) -> list[dict]:
+    from benchmarks import data
+
+    seconds = 1.0 if quick else 3.0
+    rows = []
+    for set_name in ("samples", "synthetic"):
+        for survey in data.SAMPLE_DIRS:
+            args = {"set": set_name, "survey": survey, "seconds": seconds}
+            base = measure("decode", {**args, "impl": "fastavro"})
+            ours = measure("decode", {**args, "impl": "fink"})
+            ratio = ours["alerts_per_s"] / base["alerts_per_s"]
+            rows.append(row(f"decode {survey} ({set_name})", ours, base, ratio=ratio,
+                            target=">= 3x" if survey == "Fink ZTF" else "",
+                            met=ratio >= 3 if survey == "Fink ZTF" else True))
+            print(_line(rows[-1]), flush=True)
+    return rows
+
+
+def kafka_cases(quick: bool) -> list[dict]:
+    from benchmarks import data
+    from fink_client.localkafka import LocalKafka
+    from fink_client.replay import publish
+
+    count = 10_000 if quick else 100_000
+    _, payloads = data.sample_sets()["Fink ZTF"]
+    records = list(_records("Fink ZTF"))
+    avg_value = sum(len(p) for p in payloads) / len(payloads)
+    rows = []
+    with LocalKafka(heap="1g") as kafka:
+        servers = kafka.admin_servers
+        topic = kafka.create_topic("bench_ztf", partitions=1)
+        t0 = time.perf_counter()
+        publish((records[i % len(records)] for i in range(count)), topic,
+                {"bootstrap.servers": servers, "linger.ms": 50, "batch.size": 4_000_000})
+        print(f"  published {count} real Fink ZTF alerts ({avg_value / 1e3:.0f} KB values + "
+              f"schema keys) in {time.perf_counter() - t0:.0f} s", flush=True)
+        args = {"servers": servers, "topic": topic, "count": count}
+        base = measure("e2e", {**args, "impl": "bare"})
+        ours = measure("e2e", {**args, "impl": "fink"})
+        for m in (base, ours):
+            m["mb_per_s"] = m["alerts_per_s"] * avg_value / 1e6
+        ratio = ours["alerts_per_s"] / base["alerts_per_s"]
+        rows.append(row(f"end to end, {count:,} alerts Kafka -> dicts", ours, base,
+                        ratio=ratio, target=">= 2x", met=ratio >= 2,
+                        note="baseline: confluent-kafka consume() + fastavro"))
+        print(_line(rows[-1]), flush=True)
+        base = measure("startup", {"servers": servers, "topic": topic, "impl": "bare"})
+        ours = measure("startup", {"servers": servers, "topic": topic, "impl": "fink"})
+        rows.append(row("start-up: AlertConsumer() -> first alert", ours, base,
+                        ratio=ours["seconds"] / base["seconds"], target="<= 2 s",
+                        met=ours["seconds"] <= 2.0,
+                        note=f"{ours['seconds']:.2f} s (bare consumer: {base['seconds']:.2f} s)"))
+        print(_line(rows[-1]), flush=True)
+    return rows
+
+
+def parquet_cases(quick: bool) -> list[dict]:
+    small, big = (10_000, 100_000) if quick else (100_000, 1_000_000)
+    base = measure("parquet", {"count": small, "batch": 5000})
+    ours = measure("parquet", {"count": big, "batch": 5000})
+    ratio = ours["peak_rss_mb"] / base["peak_rss_mb"]
+    rows = [row(f"to disk: Parquet, {big:,} vs {small:,} alerts (peak RSS ratio)", ours, base,
+                ratio=ratio, target="RSS <= 1.5x", met=ratio <= 1.5,
+                note="Fink ZTF alerts without history and cutouts, 5,000 per file")]
+    print(_line(rows[-1]), flush=True)
+    return rows
+
+
+def _records(survey: str) -> list[tuple[dict, dict]]:
+    import fastavro
+
+    from benchmarks import data
+
+    out = []
+    for path in sorted((data.SAMPLES / data.SAMPLE_DIRS[survey]).glob("*.avro")):
+        with open(path, "rb") as fh:
+            reader = fastavro.reader(fh)
+            out.extend((reader.writer_schema, rec) for rec in reader)
+    return out
+
+
+def _fmt(m: dict) -> str:
+    return (f"{m['alerts_per_s']:>9,.0f}/s {m['mb_per_s']:>7.1f} MB/s "
+            f"{m['peak_rss_mb']:>6.0f} MB")
+
+
+def _line(r: dict) -> str:
+    return (f"{r['case']:<58} {_fmt(r['ours'])} | {_fmt(r['baseline'])} | "
+            f"{r['ratio']:5.2f}x {r['target']:>11} {'ok' if r['met'] else 'MISSED'}")
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    """The results as a Markdown table."""
+    out = [
+        f"Run {meta['date']} on {meta['machine']} (Python {meta['python']}, "
+        f"{meta['mode']} run, `{meta['command']}`).",
+        "",
+        "| case | ours: alerts/s | MB/s | peak RSS | baseline: alerts/s | MB/s | peak RSS "
+        "| ratio | target | met |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        o, b = r["ours"], r["baseline"]
+        ratio = f"{r['ratio']:.2f}x"
+        out.append(
+            f"| {r['case']} | {o['alerts_per_s']:,.0f} | {o['mb_per_s']:.1f} | "
+            f"{o['peak_rss_mb']:.0f} MB | {b['alerts_per_s']:,.0f} | {b['mb_per_s']:.1f} | "
+            f"{b['peak_rss_mb']:.0f} MB | {ratio} | {r['target']} | "
+            f"{'yes' if r['met'] else '**no**'} |"
+        )
+    notes = [f"- {r['case']}: {r['note']}" for r in rows if r["note"]]
+    if notes:
+        out += ["", *notes]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every case, print the table, write ``results/latest.{json,md}``."""
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="short run (smaller counts)")
+    ap.add_argument("--skip-kafka", action="store_true",
+                    help="leave out the end-to-end and start-up cases (no broker)")
+    ap.add_argument("--only", choices=["decode", "kafka", "parquet"], action="append",
+                    help="run only these groups of cases (repeatable)")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="folder for latest.json/md")
+    args = ap.parse_args(argv)
+    groups = args.only or ["decode", "kafka", "parquet"]
+    if args.skip_kafka and "kafka" in groups:
+        groups.remove("kafka")
+
+    from fink_client import fastdecode
+
+    if not fastdecode.available():
+        print("warning: the C fast path is not built: 'ours' is fastavro", file=sys.stderr)
+    print(f"{'case':<58} {'ours':^35} | {'baseline':^35} | ratio", flush=True)
+    rows: list[dict] = []
+    started = time.time()
+    for group in groups:
+        try:
+            rows += {"decode": decode_cases, "kafka": kafka_cases,
+                     "parquet": parquet_cases}[group](args.quick)
+        except Exception as exc:  # a missing broker should not lose the other cases
+            print(f"  {group}: skipped: {type(exc).__name__}: {exc}", flush=True)
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime(started)) + " UTC",
+        "machine": f"{platform.machine()}, {_cpus()} CPUs",
+        "python": platform.python_version(),
+        "mode": "quick" if args.quick else "full",
+        "command": "python -m benchmarks" + (" --quick" if args.quick else ""),
+        "fast_path": fastdecode.available(),
+        "wall_seconds": round(time.time() - started, 1),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.json").write_text(json.dumps({"meta": meta, "cases": rows}, indent=1))
+    (args.out / "latest.md").write_text(markdown(rows, meta))
+    print(f"\nwrote {args.out / 'latest.json'} and latest.md ({meta['wall_seconds']:.0f} s)")
+    return 0 if all(r["met"] for r in rows) else 1
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""One measured run, in its own process so that its peak RSS is its own.
+
+``python -m benchmarks.worker KIND JSON-ARGS`` prints one JSON line:
+``{"alerts": n, "bytes": b, "seconds": s, "peak_rss_mb": m, ...}``. Kinds:
+
+- ``decode``: ``{"set": "samples"|"synthetic", "survey": label, "impl": "fastavro"|"fink",
+  "seconds": t}``: decode the payloads in a loop for about ``t`` seconds;
+- ``e2e``: ``{"impl": "bare"|"fink", "servers": ..., "topic": ..., "count": n}``: consume
+  ``n`` alerts from Kafka into dicts (the caller computes MB/s from the value size);
+- ``startup``: ``{"impl": "bare"|"fink", "servers": ..., "topic": ...}``: time from
+  creating the consumer to the first alert;
+- ``parquet``: ``{"count": n, "batch": b}``: write ``n`` synthetic alerts to Parquet.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from typing import Any
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_decode(args: dict[str, Any]) -> dict[str, Any]:
+    import fastavro
+
+    from benchmarks import data
+    from fink_client import codec
+
+    sets = data.sample_sets() if args["set"] == "samples" else data.synthetic_sets(
+        args.get("n", 40), seed=1)
+    schema_json, payloads = sets[args["survey"]]
+    parsed = codec.parse_schema(schema_json)
+    if args["impl"] == "fastavro":
+        def dec(b: bytes) -> Any:
+            return fastavro.schemaless_reader(io.BytesIO(b), parsed, None)
+    else:
+        dec = codec.compile_reader(parsed)
+        if type(dec).__name__ != "Reader":
+            raise SystemExit("the C fast path is not available")
+    for p in payloads:  # warm up
+        dec(p)
+    size = sum(len(p) for p in payloads)
+    n = nbytes = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < args["seconds"]:
+        for p in payloads:
+            dec(p)
+        n += len(payloads)
+        nbytes += size
+    return {"alerts": n, "bytes": nbytes, "seconds": time.perf_counter() - start}
+
+
+def run_e2e(args: dict[str, Any]) -> dict[str, Any]:
+    count = args["count"]
+    group = f"bench-{uuid.uuid4().hex[:8]}"
+    n = nbytes = 0
+    if args["impl"] == "bare":
+        import fastavro
+        from confluent_kafka import Consumer
+
+        from fink_client import codec
+
+        consumer = Consumer({"bootstrap.servers": args["servers"], "group.id": group,
+                             "auto.offset.reset": "earliest"})
+        consumer.subscribe([args["topic"]])
+        parsed: dict[bytes, Any] = {}
+        start = time.perf_counter()
+        while n < count:
+            for msg in consumer.consume(num_messages=500, timeout=1.0):
+                if msg.error():
+                    continue
+                key, value = msg.key(), msg.value()
+                schema = parsed.get(key)
+                if schema is None:
+                    schema = parsed[key] = codec.parse_schema(key)
+                fastavro.schemaless_reader(io.BytesIO(value), schema, None)
+                n += 1
+                nbytes += len(value)
+        seconds = time.perf_counter() - start
+        consumer.close()
+    else:
+        from fink_client.consumer import AlertConsumer
+
+        consumer = AlertConsumer([args["topic"]], {"bootstrap.servers": args["servers"],
+                                                   "group_id": group})
+        start = time.perf_counter()
+        while n < count:
+            n += len(consumer.consume(num_alerts=1000, timeout=1.0))
+        seconds = time.perf_counter() - start
+        consumer.close()
+    return {"alerts": n, "bytes": nbytes, "seconds": seconds}
+
+
+def run_startup(args: dict[str, Any]) -> dict[str, Any]:
+    group = f"bench-start-{uuid.uuid4().hex[:8]}"
+    if args["impl"] == "bare":
+        from confluent_kafka import Consumer
+
+        start = time.perf_counter()
+        consumer = Consumer({"bootstrap.servers": args["servers"], "group.id": group,
+                             "auto.offset.reset": "earliest"})
+        consumer.subscribe([args["topic"]])
+        while True:
+            msg = consumer.poll(1.0)
+            if msg is not None and not msg.error():
+                break
+        seconds = time.perf_counter() - start
+        consumer.close()
+    else:
+        from fink_client.consumer import AlertConsumer
+
+        start = time.perf_counter()
+        consumer = AlertConsumer([args["topic"]], {"bootstrap.servers": args["servers"],
+                                                   "group_id": group})
+        while True:
+            _, alert = consumer.poll(1.0)
+            if alert is not None:
+                break
+        seconds = time.perf_counter() - start
+        consumer.close()
+    return {"alerts": 1, "bytes": 0, "seconds": seconds}
+
+
+def run_parquet(args: dict[str, Any]) -> dict[str, Any]:
+    import os
+
+    from benchmarks import data
+    from fink_client import schemas
+    from fink_client.io import open_writer
+
+    schema_json = data.light_schema(schemas.load(data.SYNTH_SCHEMAS["Fink ZTF"]))
+    pool = list(data.synthetic_records(schema_json, args.get("pool", 500), seed=2))
+    count, batch = args["count"], args["batch"]
+    n = nbytes = 0
+    with tempfile.TemporaryDirectory(prefix="fink-bench-") as folder:
+        writer = open_writer("parquet", folder, schema_json)
+        start = time.perf_counter()
+        while n < count:
+            k = min(batch, count - n)
+            chunk = [pool[(n + i) % len(pool)] for i in range(k)]
+            for path in writer.write(chunk):
+                nbytes += os.path.getsize(path)
+                os.unlink(path)  # keep the disk footprint small: the write was durable
+            n += k
+        seconds = time.perf_counter() - start
+    return {"alerts": n, "bytes": nbytes, "seconds": seconds}
+
+
+KINDS = {"decode": run_decode, "e2e": run_e2e, "startup": run_startup, "parquet": run_parquet}
+
+
+def main() -> None:
+    """Run one measurement and print its JSON result."""
+    kind, args = sys.argv[1], json.loads(sys.argv[2])
+    out = KINDS[kind](args)
+    out["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()
