@@ -23,7 +23,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -113,6 +113,28 @@ def translate_kafka_error(
         )
     return KafkaError(f"Kafka error {err.name()}: {text}", code=err.name(), topic=topic,
                       partition=partition)
+
+
+def check_topic_metadata(
+    md: Any, name: str, *, available: Callable[[], Iterable[str]], servers: str, group: str
+) -> Any:
+    """Return the metadata of topic ``name`` from ``md``, or raise its typed error.
+
+    A missing topic raises :class:`UnknownTopicError` listing ``available()`` topics;
+    a topic-level error (e.g. not authorised) raises the error it translates to.
+    """
+    tmd = md.topics.get(name)
+    err = tmd.error if tmd is not None else None
+    if err is not None and err.code() not in _UNKNOWN_TOPIC_CODES:
+        raise translate_kafka_error(err, servers=servers, topic=name, group=group)
+    if tmd is None or err is not None or not tmd.partitions:
+        names = sorted(available())
+        raise UnknownTopicError(
+            f"topic {name!r} does not exist; available: "
+            f"{', '.join(names) if names else '(none readable)'}",
+            topic=name,
+        )
+    return tmd
 
 
 class AlertConsumer:
@@ -205,10 +227,41 @@ class AlertConsumer:
                 raise typed
             if isinstance(typed, BrokerUnreachableError) and not self._connected_once:
                 self._down_since = self._down_since or time.monotonic()
+            if err.code() == RdKafkaError._ALL_BROKERS_DOWN and self._connected_once:
+                self._outage_started(err)
             log.debug("kafka: %s", err)
 
     _connected_once = False
     _down_since: float | None = None
+    _outage_since: float | None = None
+    _outage_probe = 0.0
+
+    def _outage_started(self, err: confluent_kafka.KafkaError) -> None:
+        """Report (once) that every broker went away; librdkafka keeps reconnecting."""
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.warning(
+                "lost the connection to every Kafka broker (%s): %s; waiting for them to "
+                "come back (nothing is lost: reading resumes where it stopped)",
+                self._servers, err.str(),
+            )
+
+    def _outage_check(self, got_messages: bool) -> None:
+        """During an outage, report once the brokers answer again (probed every 2 s)."""
+        if self._outage_since is None:
+            return
+        now = time.monotonic()
+        if not got_messages:
+            if now - self._outage_probe < 2.0:
+                return
+            self._outage_probe = now
+            try:
+                self._consumer.list_topics(timeout=0.5)
+            except KafkaException:
+                return
+        log.warning("Kafka broker(s) %s reachable again after %.0f s; resuming",
+                    self._servers, now - self._outage_since)
+        self._outage_since = None
 
     def _metadata(self, topic: str | None = None) -> Any:
         deadline = time.monotonic() + self._connect_timeout
@@ -236,21 +289,11 @@ class AlertConsumer:
             self._metadata()
             return
         for name in names:
-            md = self._metadata(name)
-            tmd = md.topics.get(name)
-            err = tmd.error if tmd is not None else None
-            if tmd is None or (err is not None and err.code() in _UNKNOWN_TOPIC_CODES):
-                available = sorted(
-                    t for t in self._metadata().topics if not t.startswith("__")
-                )
-                raise UnknownTopicError(
-                    f"topic {name!r} does not exist; available: "
-                    f"{', '.join(available) if available else '(none readable)'}",
-                    topic=name,
-                )
-            if err is not None:
-                raise translate_kafka_error(err, servers=self._servers, topic=name,
-                                            group=self._group)
+            check_topic_metadata(
+                self._metadata(name), name,
+                available=lambda: (t for t in self._metadata().topics if not t.startswith("__")),
+                servers=self._servers, group=self._group,
+            )
 
     def _load_side_schemas(self) -> None:
         """Data-transfer topics carry their schema on the side topic ``<topic>_schema``."""
@@ -334,6 +377,7 @@ class AlertConsumer:
             msgs = self._consumer.consume(
                 num_messages=max(1, max_messages), timeout=max(0.0, min(remaining, 1.0))
             )
+            self._outage_check(bool(msgs))
             for msg in msgs:
                 err = msg.error()
                 if err is None:

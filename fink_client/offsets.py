@@ -29,13 +29,12 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka import KafkaError as RdKafkaError
 
 from fink_client import config as _config
-from fink_client.consumer import translate_kafka_error
+from fink_client.consumer import check_topic_metadata, translate_kafka_error
 from fink_client.errors import (
     AuthenticationError,
     BrokerUnreachableError,
     ConfigError,
     KafkaError,
-    UnknownTopicError,
 )
 
 Target = str | int | dt.datetime
@@ -214,21 +213,8 @@ class OffsetsClient:
         out: list[TopicPartition] = []
         for name in topics:
             md = self._call(f"describing topic {name!r}", self._consumer.list_topics, name)
-            tmd = md.topics.get(name)
-            err = tmd.error if tmd is not None else None
-            if tmd is None or not tmd.partitions or (
-                err is not None and err.code() in (RdKafkaError.UNKNOWN_TOPIC_OR_PART,
-                                                   RdKafkaError._UNKNOWN_TOPIC)
-            ):
-                available = sorted(self.list_topics())
-                raise UnknownTopicError(
-                    f"topic {name!r} does not exist; available: "
-                    f"{', '.join(available) if available else '(none readable)'}",
-                    topic=name,
-                )
-            if err is not None:
-                raise translate_kafka_error(err, servers=self._servers, topic=name,
-                                            group=self.group)
+            tmd = check_topic_metadata(md, name, available=self.list_topics,
+                                       servers=self._servers, group=self.group)
             out.extend(TopicPartition(name, p) for p in sorted(tmd.partitions))
         return out
 
