@@ -377,6 +377,8 @@ class AlertConsumer:
             msgs = self._consumer.consume(
                 num_messages=max(1, max_messages), timeout=max(0.0, min(remaining, 1.0))
             )
+            if self._outage_since is not None:
+                self._raise_pending_error()  # outage errors queued so far come before "back"
             self._outage_check(bool(msgs))
             for msg in msgs:
                 err = msg.error()
