@@ -30,6 +30,7 @@ typedef struct Node {
     PyObject *symbols;       /* enum symbols (tuple, owned) */
     PyObject *fn;            /* logical type converter (owned) */
     PyObject *schema;        /* its schema argument (owned) */
+    Py_ssize_t minsize;      /* fewest bytes a value of this node takes */
 } Node;
 
 typedef struct {
@@ -66,7 +67,31 @@ static int build_children(Node *node, PyObject *seq, Py_ssize_t count, int depth
     return 0;
 }
 
+static Py_ssize_t min_size(const Node *node) {
+    switch (node->kind) {
+    case K_NULL: return 0;
+    case K_FLOAT: return 4;
+    case K_DOUBLE: return 8;
+    case K_FIXED: return node->n;
+    case K_LOGICAL: return node->children[0]->minsize;
+    case K_RECORD: {
+        Py_ssize_t total = 0;
+        for (Py_ssize_t i = 0; i < node->n; i++) total += node->children[i]->minsize;
+        return total;
+    }
+    default: return 1;  /* a varint, a length, a union index or a block count */
+    }
+}
+
+static Node *node_build_kind(PyObject *prog, int depth);
+
 static Node *node_build(PyObject *prog, int depth) {
+    Node *node = node_build_kind(prog, depth);
+    if (node != NULL) node->minsize = min_size(node);
+    return node;
+}
+
+static Node *node_build_kind(PyObject *prog, int depth) {
     if (depth > 200) {
         PyErr_SetString(PyExc_ValueError, "schema program nested too deeply");
         return NULL;
@@ -215,7 +240,7 @@ static PyObject *decode_record(Node *node, Cursor *c) {
 }
 
 /* Block count of an array or map; a negative count is followed by the block size. */
-static int read_block_count(Cursor *c, int64_t *count) {
+static int read_block_count(Cursor *c, int64_t *count, Py_ssize_t item_min) {
     if (read_long(c, count) < 0) return -1;
     if (*count < 0) {
         int64_t nbytes;
@@ -226,9 +251,10 @@ static int read_block_count(Cursor *c, int64_t *count) {
         *count = -*count;
         if (read_long(c, &nbytes) < 0) return -1;
     }
-    /* Every item takes at least one byte unless it is null (or an empty record):
-       refuse counts that cannot fit, instead of allocating for them. */
-    if (*count > (int64_t)(c->end - c->p) && *count > (1 << 24)) {
+    /* Refuse counts whose items cannot fit in what is left, instead of allocating
+       for them; items that take no bytes (nulls) are capped instead. */
+    int64_t left = (int64_t)(c->end - c->p);
+    if ((item_min > 0 && *count > left / item_min) || *count > ((int64_t)1 << 28)) {
         eof_error("an array/map block");
         return -1;
     }
@@ -240,7 +266,7 @@ static PyObject *decode_array(Node *node, Cursor *c) {
     PyObject *list = NULL;
     for (;;) {
         int64_t count;
-        if (read_block_count(c, &count) < 0) goto fail;
+        if (read_block_count(c, &count, item->minsize) < 0) goto fail;
         if (count == 0) break;
         if (list == NULL) {
             list = PyList_New((Py_ssize_t)count);
@@ -273,7 +299,7 @@ static PyObject *decode_map(Node *node, Cursor *c) {
     if (dict == NULL) return NULL;
     for (;;) {
         int64_t count;
-        if (read_block_count(c, &count) < 0) goto fail;
+        if (read_block_count(c, &count, item->minsize + 1) < 0) goto fail;
         if (count == 0) break;
         for (int64_t i = 0; i < count; i++) {
             Py_ssize_t n;

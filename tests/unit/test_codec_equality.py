@@ -261,6 +261,10 @@ def test_bad_data_raises() -> None:
         fast(b"\x02\x01")  # negative length
     with pytest.raises(ValueError):
         fast(b"\x02" + b"\xff" * 11)  # overlong varint
+    arrays = codec.compile_reader(codec.parse_schema({"type": "record", "name": "r", "fields": [
+        {"name": "a", "type": {"type": "array", "items": "double"}}]}))
+    with pytest.raises(EOFError):  # a count that cannot fit is refused before allocating
+        arrays(b"\xfe\xff\xff\xff\x0f")
 
 
 # -- fallback -----------------------------------------------------------------------
