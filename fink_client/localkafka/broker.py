@@ -18,6 +18,7 @@ import base64
 import contextlib
 import logging
 import os
+import queue
 import shutil
 import socket
 import subprocess
@@ -27,7 +28,8 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -74,6 +76,43 @@ _PDEATHSIG_SHIM = (
     "if os.getppid() != int(sys.argv[1]): os._exit(3)\n"
     "os.execv(sys.argv[2], sys.argv[2:])\n"
 )
+
+class _Launcher:
+    """Spawns child processes from one long-lived thread.
+
+    Linux's parent-death signal fires when the *thread* that forked the child exits, not
+    the process. Spawning from a thread that lives as long as the process (a daemon
+    thread started on first use) makes the signal mean "the Python process died",
+    whichever thread called :meth:`LocalKafka.start`.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _run(self) -> None:
+        while True:
+            fn, fut = self._jobs.get()
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(fn())
+                except BaseException as exc:
+                    fut.set_exception(exc)
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the launcher thread and return its result (or raise its error)."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="localkafka-launcher",
+                                                daemon=True)
+                self._thread.start()
+        fut: Future[Any] = Future()
+        self._jobs.put((fn, fut))
+        return fut.result()
+
+
+_LAUNCHER = _Launcher()
 
 # Every running instance, so that the atexit hook can stop them.
 _RUNNING: weakref.WeakSet[LocalKafka] = weakref.WeakSet()
@@ -442,13 +481,15 @@ class LocalKafka:
             # Own session: signals to our terminal's process group do not reach the JVM and
             # stop() can signal the whole group. No inherited pipes: the JVM must never hold
             # a caller's stdout open (a detached broker would hang `subprocess.run`).
-            self._proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
+            self._proc = _LAUNCHER.call(
+                lambda: subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                )
             )
         if not self._detached:
             _RUNNING.add(self)

@@ -253,3 +253,20 @@ def test_finkctl_broker_refuses_a_dead_pid(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "not running" in result.stderr and str(dead.pid) in result.stderr
     assert not (state_dir / "state.json").exists()  # stale state cleaned
+
+
+def test_broker_started_from_a_thread_outlives_that_thread() -> None:
+    """The JVM's parent-death signal is tied to the process, not to the starting thread."""
+    import threading
+
+    broker = LocalKafka()
+    t = threading.Thread(target=broker.start)
+    t.start()
+    t.join()
+    try:
+        time.sleep(2)  # the starting thread is gone: the JVM must still be serving
+        assert broker.running
+        assert broker.admin().list_topics(timeout=10).brokers
+    finally:
+        broker.stop()
+    assert not broker.running
