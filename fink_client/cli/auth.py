@@ -37,6 +37,24 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--group-id", help="consumer group (overrides the registered one)")
     g.add_argument("--connect-timeout", type=float, default=None, metavar="S",
                    help="seconds to wait for the servers before failing (default 15)")
+    g.add_argument("-X", dest="kafka_options", action="append", default=[],
+                   metavar="KEY=VALUE",
+                   help="extra librdkafka setting, repeatable (e.g. -X session.timeout.ms=6000)")
+
+
+def kafka_options(pairs: list[str]) -> dict[str, str]:
+    """``-X key=value`` flags as a dict; secrets are refused (they would show in ``ps``)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"-X expects KEY=VALUE, not {pair!r}")
+        if "password" in key.lower() or "secret" in key.lower():
+            raise UsageError(f"-X {key}=...: never put a secret on the command line (it shows "
+                             "in the process list); use `finkctl auth register`")
+        out[key] = value
+    return out
 
 
 def user_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -54,6 +72,7 @@ def user_config(args: argparse.Namespace) -> dict[str, Any]:
         if args.connect_timeout <= 0:
             raise UsageError("--connect-timeout must be positive")
         extra["connect_timeout"] = args.connect_timeout
+    extra.update(kafka_options(getattr(args, "kafka_options", [])))
     return creds.to_config(**extra)
 
 

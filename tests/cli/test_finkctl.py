@@ -390,3 +390,19 @@ def test_stream_save_png_draws_one_picture_per_alert(kafka, env: dict, tmp_path:
     assert len(read_back(out)) == len(expected)  # the PNGs do not disturb the data files
     r = finkctl("stream", topic, "--png", env=env)
     assert r.returncode == 2 and "--png needs --save" in r.stderr
+
+
+def test_extra_librdkafka_options(kafka, env: dict) -> None:
+    topic = kafka.create_topic(f"cli-x-{uuid.uuid4().hex[:6]}")
+    publish(kafka, topic, FINK)
+    r = finkctl("stream", topic, "--until-end", "--json", "-X", "session.timeout.ms=6000",
+                "-X", "fetch.wait.max.ms=50", env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["alerts"] == 4
+    # the keys really reach librdkafka: an unknown one is reported by name
+    r = finkctl("stream", topic, "--until-end", "-X", "no.such.key=1", env=env)
+    assert r.returncode == 1 and "no.such.key" in r.stderr
+    r = finkctl("topics", "-X", "sasl.password=hunter2", env=env)
+    assert r.returncode == 2 and "secret" in r.stderr and "hunter2" not in r.stderr
+    r = finkctl("topics", "-X", "novalue", env=env)
+    assert r.returncode == 2 and "KEY=VALUE" in r.stderr
