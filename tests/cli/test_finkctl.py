@@ -13,30 +13,16 @@ import time
 import uuid
 from pathlib import Path
 
-import fastavro
 import pytest
 
-import fink_client
 from fink_client.io import AlertReader
-from fink_client.replay import replay
 from fink_client.testing import assert_alerts_equal
+from tests.helpers import SAMPLES, publish, source_alerts
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = Path(fink_client.__file__).parent / "data" / "samples"
 FINK = SAMPLES / "ztf" / "fink"  # Fink-processed ZTF alerts (one schema)
 RAW = SAMPLES / "ztf" / "raw"  # raw ZTF alerts (another schema)
-
-
-def source_alerts(*folders: Path) -> dict[int, dict]:
-    """fastavro's reading of the sample files, by candid."""
-    out = {}
-    for folder in folders:
-        for path in sorted(folder.rglob("*.avro")):
-            with open(path, "rb") as fh:
-                for record in fastavro.reader(fh):
-                    out[record["candid"]] = record
-    return out
 
 
 def finkctl(*args: str, env: dict, input: str | None = None, timeout: float = 90,
@@ -44,10 +30,6 @@ def finkctl(*args: str, env: dict, input: str | None = None, timeout: float = 90
     """Run the real ``finkctl`` command."""
     return subprocess.run(["finkctl", *args], env=env, input=input, capture_output=True,
                           text=True, timeout=timeout)
-
-
-def publish(kafka, topic: str, *folders: Path) -> int:
-    return replay(list(folders), topic, {"bootstrap.servers": kafka.admin_servers})
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import uuid
 
 import fastavro
@@ -16,22 +15,11 @@ from fink_client.consumer import AlertConsumer
 from fink_client.replay import publish
 from fink_client.testing import assert_alerts_equal
 from fink_client.transfer import fetch_side_schema
+from tests.helpers import drain, unique_group
 
 pytestmark = pytest.mark.integration
 
 N = 25
-
-
-def _drain(consumer: AlertConsumer, expected: int, timeout: float = 40) -> list:
-    got: list = []
-    deadline = time.monotonic() + timeout
-    while len(got) < expected and time.monotonic() < deadline:
-        got.extend(consumer.consume(num_alerts=expected - len(got), timeout=2))
-    return got
-
-
-def _group() -> str:
-    return f"g-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.mark.parametrize("name", ["fink_lsst_alert_7.4", "avro_schema_ftransfer_lsst_2026-03-18"])
@@ -46,9 +34,9 @@ def test_synthetic_lsst_alerts_round_trip(kafka, topic, alice_config, wire: str,
     sent = publish(((schema, a) for a in alerts), topic,
                    {"bootstrap.servers": kafka.admin_servers}, wire=wire, schema_id=schema_id)
     assert sent == N
-    with AlertConsumer([topic], alice_config(_group()),
+    with AlertConsumer([topic], alice_config(unique_group()),
                        id_resolver=schemas.confluent_resolver()) as consumer:
-        got = _drain(consumer, N)
+        got = drain(consumer, N)
     assert len(got) == N
     expected = {a[key]: a for a in alerts}
     for got_topic, alert in got:
@@ -75,11 +63,11 @@ def test_data_transfer_topic_with_side_schema_topic(kafka, alice_config) -> None
         producer.produce(name, value=buf.getvalue())
     assert producer.flush(30) == 0
 
-    cfg = alice_config(_group())
+    cfg = alice_config(unique_group())
     assert fetch_side_schema({"bootstrap.servers": kafka.admin_servers,
-                              "group.id": _group()}, name) == schema
+                              "group.id": unique_group()}, name) == schema
     with AlertConsumer([name], cfg) as consumer:
-        got = _drain(consumer, N)
+        got = drain(consumer, N)
     assert len(got) == N
     expected = {a["diaSourceId"]: a for a in alerts}
     for _, alert in got:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from fink_client import config
@@ -55,7 +57,7 @@ def test_username_without_password() -> None:
 
 
 def test_unknown_survey_without_servers() -> None:
-    with pytest.raises(ConfigError, match="bootstrap.servers"):
+    with pytest.raises(ConfigError, match=re.escape("bootstrap.servers")):
         config.kafka_config({"group_id": "g", "survey": "lsst"})
 
 

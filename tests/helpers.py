@@ -1,0 +1,46 @@
+"""Helpers shared by the integration and CLI tests (the fault suite has its own)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import fastavro
+
+import fink_client
+from fink_client.consumer import AlertConsumer
+from fink_client.replay import replay
+
+SAMPLES = Path(fink_client.__file__).parent / "data" / "samples"
+
+
+def source_alerts(*folders: Path) -> dict[int, dict]:
+    """fastavro's reading of every sample file in ``folders``, by candid."""
+    out = {}
+    for folder in folders:
+        for path in sorted(folder.rglob("*.avro")):
+            with open(path, "rb") as fh:
+                for record in fastavro.reader(fh):
+                    out[record["candid"]] = record
+    return out
+
+
+def publish(kafka: Any, topic: str, *folders: Path) -> int:
+    """Replay the sample files of ``folders`` to ``topic`` in Fink's wire format."""
+    return replay(list(folders), topic, {"bootstrap.servers": kafka.admin_servers})
+
+
+def drain(consumer: AlertConsumer, expected: int, timeout: float = 30) -> list:
+    """Consume until ``expected`` alerts came or ``timeout`` seconds passed."""
+    got: list = []
+    deadline = time.monotonic() + timeout
+    while len(got) < expected and time.monotonic() < deadline:
+        got.extend(consumer.consume(num_alerts=expected - len(got), timeout=2))
+    return got
+
+
+def unique_group() -> str:
+    """A consumer group id no other test uses."""
+    return f"g-{uuid.uuid4().hex[:8]}"
