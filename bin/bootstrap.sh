@@ -28,7 +28,11 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 stamp=".venv/.installed-${extra:-run}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+stale=0
+for f in pyproject.toml setup.py fink_client/_fastdecode.c; do
+  [ -f "$f" ] && [ "$f" -nt "$stamp" ] && stale=1
+done
+if [ ! -f "$stamp" ] || [ "$stale" = 1 ]; then
   echo "==> installing fink-client${extra:+ [$extra]} into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
   if [ -n "$extra" ]; then spec=".[${extra}]"; else spec="."; fi
