@@ -68,6 +68,8 @@ def _expect(error: type[AlertError], make: Callable[[], AlertConsumer],
             caplog: pytest.LogCaptureFixture, password: str) -> AlertError:
     """Run ``make`` (and a poll), expect ``error`` within the bound, check for leaks."""
     caplog.set_level(logging.DEBUG)
+    # Explicitly: a CLI run in this process (finkctl main()) may have quieted this logger.
+    caplog.set_level(logging.DEBUG, logger="fink_client.librdkafka")
     t0 = time.monotonic()
     consumer = None
     with pytest.raises(error) as info:
