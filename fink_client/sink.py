@@ -12,7 +12,6 @@ is and the rerun writes them under a new, equally deterministic name.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from fink_client.consumer import AlertConsumer, Delivery
-from fink_client.errors import ConfigError
+from fink_client.errors import ConfigError, SchemaError
+from fink_client.wire import schema_from_key
 
 log = logging.getLogger(__name__)
 
@@ -92,21 +92,10 @@ class DiskSink:
         if self._schema is not None or key is None:
             return self._schema
         if key not in self._schemas:
-            schema = None
-            stripped = key.lstrip()[:1]
-            if stripped == b"{":
-                try:
-                    schema = json.loads(key)
-                except ValueError:
-                    schema = None
-            else:
-                from fink_client import schemas
-
-                try:
-                    schema = schemas.for_version(key.decode("utf-8"))
-                except UnicodeDecodeError:
-                    schema = None
-            self._schemas[key] = schema
+            try:
+                self._schemas[key] = schema_from_key(key)
+            except SchemaError:
+                self._schemas[key] = None
         return self._schemas[key]
 
     def _writer(self) -> Any:

@@ -43,6 +43,23 @@ def _looks_like_schema_json(key: bytes) -> bool:
     return stripped[:1] in (b"{", b"[") or stripped[:1] == b'"'
 
 
+def schema_from_key(key: bytes) -> Any:
+    """The schema a Fink message key carries: its JSON, or the bundled schema of the
+    version string it holds; ``None`` if the key is neither.
+
+    Raises :class:`SchemaError` for a key that looks like JSON but does not parse.
+    """
+    if _looks_like_schema_json(key):
+        try:
+            return json.loads(key)
+        except ValueError as exc:
+            raise SchemaError(f"message key looks like JSON but is not: {exc}") from exc
+    try:
+        return schemas.for_version(key.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+
+
 def load_schema(schema: SchemaLike) -> dict[str, Any]:
     """Schema as a JSON dict from a dict, JSON text, or a path to a schema/Avro file."""
     if isinstance(schema, (dict, list)):
@@ -100,21 +117,10 @@ class Decoder:
         if reader is not None:
             self._by_key.move_to_end(key)
             return reader
-        if _looks_like_schema_json(key):
-            try:
-                schema_json = json.loads(key)
-            except ValueError as exc:
-                raise SchemaError(f"message key looks like JSON but is not: {exc}") from exc
-            reader = self._compile(schema_json)
-        else:
-            try:
-                version = key.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-            schema_json = schemas.for_version(version)
-            if schema_json is None:
-                return None
-            reader = self._compile(schema_json)
+        schema_json = schema_from_key(key)
+        if schema_json is None:
+            return None
+        reader = self._compile(schema_json)
         self._by_key[key] = reader
         if len(self._by_key) > self._cache_size:
             self._by_key.popitem(last=False)
