@@ -215,17 +215,28 @@ def cmd_start(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
+def _live_state(state_dir: Path) -> tuple[dict[str, Any] | None, str]:
+    """The state of the running broker, or ``(None, why not)``; cleans a stale state.
+
+    Call with the state folder locked.
+    """
+    state = _read_state(state_dir)
+    if state is None:
+        return None, "no local broker is running"
+    if not pid_is_kafka(int(state.get("pid", 0))):
+        _clean(state_dir)
+        return None, _stale_message(state_dir, state)
+    return state, ""
+
+
 def cmd_stop(args: argparse.Namespace) -> int:
     """Stop the detached broker and remove its state and data."""
     state_dir = _state_dir(args)
     with _locked(state_dir):
-        state = _read_state(state_dir)
+        state, why = _live_state(state_dir)
         if state is None:
-            return _not_running(args.json, "no local broker is running")
-        pid = int(state.get("pid", 0))
-        if not pid_is_kafka(pid):
-            _clean(state_dir)
-            return _not_running(args.json, _stale_message(state_dir, state))
+            return _not_running(args.json, why)
+        pid = int(state["pid"])
         killed = stop_pid(pid)
         _clean(state_dir)
     if args.json:
@@ -240,11 +251,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Exit 0 and print details if the broker runs, else exit 1."""
     state_dir = _state_dir(args)
     with _locked(state_dir):
-        state = _read_state(state_dir)
+        state, why = _live_state(state_dir)
         if state is None:
-            return _not_running(args.json, "no local broker is running")
-        if not pid_is_kafka(int(state.get("pid", 0))):
-            _clean(state_dir)
-            return _not_running(args.json, _stale_message(state_dir, state))
+            return _not_running(args.json, why)
     _print_details(state, args.json)
     return EXIT_OK
