@@ -192,6 +192,9 @@ class AlertConsumer:
         self._handed_out: dict[tuple[str, int], int] = {}
         self._closed = False
         self._decoder = Decoder(schema, id_resolver=id_resolver)
+        self._connected_once = False  # any metadata answer seen: later failures are outages
+        self._outage_since: float | None = None  # when every broker went away, if they did
+        self._outage_probe = 0.0  # last reconnection probe during an outage
 
         kcfg = dict(self._kafka_config)
         user_error_cb = kcfg.pop("error_cb", None)
@@ -223,18 +226,11 @@ class AlertConsumer:
         while self._errors:
             err = self._errors.popleft()
             typed = translate_kafka_error(err, servers=self._servers, group=self._group)
-            if isinstance(typed, (AuthenticationError,)) or err.fatal():
+            if isinstance(typed, AuthenticationError) or err.fatal():
                 raise typed
-            if isinstance(typed, BrokerUnreachableError) and not self._connected_once:
-                self._down_since = self._down_since or time.monotonic()
             if err.code() == RdKafkaError._ALL_BROKERS_DOWN and self._connected_once:
                 self._outage_started(err)
             log.debug("kafka: %s", err)
-
-    _connected_once = False
-    _down_since: float | None = None
-    _outage_since: float | None = None
-    _outage_probe = 0.0
 
     def _outage_started(self, err: confluent_kafka.KafkaError) -> None:
         """Report (once) that every broker went away; librdkafka keeps reconnecting."""
