@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import queue
+import random
 import shutil
 import socket
 import subprocess
@@ -125,14 +126,42 @@ def _stop_all() -> None:
             kafka.stop()
 
 
-def _free_ports(count: int) -> list[int]:
-    """Distinct free TCP ports on 127.0.0.1 (held together so they differ)."""
-    socks = []
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range of automatically assigned client ports (Linux; else a default)."""
     try:
-        for _ in range(count):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct free TCP ports on 127.0.0.1, *outside* the ephemeral port range.
+
+    A broker restarted on the same ports must find them free. A port from the ephemeral
+    range can meanwhile become the source port of a client's connection, or a client
+    reconnecting to a stopped broker can even connect to itself (TCP self-connect) and
+    hold it; ports below that range are never assigned to clients by the kernel.
+    """
+    low, _ = _ephemeral_range()
+    lo, hi = 20000, low - 1
+    if hi - lo < 100 * count:  # unusual kernel settings: fall back to any free port
+        lo, hi = 0, 0
+    rng = random.SystemRandom()
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(200):
+            if len(socks) == count:
+                break
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", rng.randint(lo, hi) if hi else 0))
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
+        if len(socks) < count:
+            raise BrokerError(f"could not find {count} free ports on 127.0.0.1")
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:

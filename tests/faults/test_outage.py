@@ -10,6 +10,7 @@ every alert: those published before, and those published after the restart.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -24,6 +25,20 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 BEFORE, AFTER = 3000, 1000
 DOWN_S = 8.0
+
+
+def _diagnose(kafka: LocalKafka) -> str:
+    """What a failure needs to be understood: is the user listener up, what did the
+    broker log."""
+    host, port = kafka.bootstrap_servers.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+        sasl = "accepts connections"
+    except OSError as exc:
+        sasl = f"refuses connections ({exc})"
+    log_file = kafka.log_dir / "logs" / "server.log"
+    tail = log_file.read_text(errors="replace").splitlines()[-15:] if log_file.exists() else []
+    return f"SASL listener {kafka.bootstrap_servers} {sasl}; broker log tail:\n" + "\n".join(tail)
 
 
 def test_consumer_waits_reports_and_resumes_after_outage(tmp_path, caplog) -> None:
@@ -70,7 +85,7 @@ def test_consumer_waits_reports_and_resumes_after_outage(tmp_path, caplog) -> No
         assert "up" in outage, "the broker did not come back"
         assert outage["at_count"] < BEFORE, "the outage did not happen mid-stream"
         assert set(got) == set(range(1, BEFORE + AFTER + 1)), (
-            f"lost {BEFORE + AFTER - len(set(got))} alerts")
+            f"lost {BEFORE + AFTER - len(set(got))} alerts; {_diagnose(kafka)}")
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         down = [w for w in warnings if "lost the connection" in w]
         back = [w for w in warnings if "reachable again" in w]
