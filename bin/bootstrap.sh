@@ -10,6 +10,8 @@ extra="${1:-}"
 need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+# The tests read the process list (passwords must not show in it).
+command -v ps >/dev/null 2>&1 || need_apt+=(procps)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv python3-pip)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_apt+=(python3-venv); fi
 # The optional C fast decoder builds at install time (fastavro is used if it cannot).

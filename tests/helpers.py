@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -14,6 +15,22 @@ from fink_client.consumer import AlertConsumer
 from fink_client.replay import replay
 
 SAMPLES = Path(fink_client.__file__).parent / "data" / "samples"
+
+
+def _finkctl_command() -> list[str]:
+    """The ``finkctl`` installed beside the interpreter running the tests.
+
+    Never the bare name: a ``finkctl`` on the machine's PATH (an earlier install) would make
+    the tests pass on one machine and fail on a new one.
+    """
+    script = Path(sys.executable).with_name("finkctl")
+    if not script.is_file():
+        raise RuntimeError(f"{script} is missing: install the package into this interpreter's "
+                           "environment first (bin/bootstrap.sh test)")
+    return [str(script)]
+
+
+FINKCTL: list[str] = _finkctl_command()
 
 
 def source_alerts(*folders: Path) -> dict[int, dict]:

@@ -17,7 +17,7 @@ import pytest
 
 from fink_client.io import AlertReader
 from fink_client.testing import assert_alerts_equal
-from tests.helpers import SAMPLES, publish, source_alerts
+from tests.helpers import FINKCTL, SAMPLES, publish, source_alerts
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ RAW = SAMPLES / "ztf" / "raw"  # raw ZTF alerts (another schema)
 def finkctl(*args: str, env: dict, input: str | None = None, timeout: float = 90,
             ) -> subprocess.CompletedProcess:
     """Run the real ``finkctl`` command."""
-    return subprocess.run(["finkctl", *args], env=env, input=input, capture_output=True,
+    return subprocess.run([*FINKCTL, *args], env=env, input=input, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -250,7 +250,7 @@ def test_sigterm_finishes_the_file_and_commits(kafka, env: dict, tmp_path: Path)
     n = publish(kafka, topic, FINK)
     out = tmp_path / "saved"
     proc = subprocess.Popen(
-        ["finkctl", "stream", topic, "--save", str(out), "--format", "avro"],
+        [*FINKCTL, "stream", topic, "--save", str(out), "--format", "avro"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -340,7 +340,7 @@ def test_world_readable_credentials_file_is_refused(env: dict, home: Path) -> No
 
 def test_password_not_in_process_list(kafka, env: dict) -> None:
     topic = kafka.create_topic(f"cli-ps-{uuid.uuid4().hex[:6]}")
-    proc = subprocess.Popen(["finkctl", "stream", topic, "--timeout", "20"], env=env,
+    proc = subprocess.Popen([*FINKCTL, "stream", topic, "--timeout", "20"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(2)

@@ -27,6 +27,7 @@ from fink_client.errors import (
     TopicAuthorizationError,
 )
 from tests.faults.helpers import encode_all, env_with, publish_spread, unique_alerts, wait_for
+from tests.helpers import FINKCTL
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -128,13 +129,13 @@ def test_password_not_in_ps_output_of_finkctl_stream(kafka, auth_topic, tmp_path
     for var in ("FINK_USERNAME", "FINK_PASSWORD", "FINK_GROUP_ID", "FINK_SERVERS"):
         env.pop(var, None)
     reg = subprocess.run(
-        ["finkctl", "auth", "register", "--username", "carol", "--group-id", "g-ps",
+        [*FINKCTL, "auth", "register", "--username", "carol", "--group-id", "g-ps",
          "--servers", kafka.bootstrap_servers, "--password-stdin"],
         input=f"{SECRET}\n".encode(), env=env, capture_output=True, timeout=60)
     assert reg.returncode == 0, reg.stderr.decode()
     assert SECRET not in (reg.stdout + reg.stderr).decode()
     kafka.allow("carol", groups=["g-ps"])
-    proc = subprocess.Popen(["finkctl", "-vv", "stream", auth_topic, "--save",
+    proc = subprocess.Popen([*FINKCTL, "-vv", "stream", auth_topic, "--save",
                              str(tmp_path / "out")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.helpers import env_with
+from tests.helpers import FINKCTL
 
 pytestmark = pytest.mark.faults
 
@@ -30,7 +31,7 @@ def _env(cfg: Path) -> dict[str, str]:
 
 def _register(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["finkctl", "auth", "register", "--username", "u", "--group-id", "g",
+        [*FINKCTL, "auth", "register", "--username", "u", "--group-id", "g",
          "--servers", "127.0.0.1:9", "--password-stdin"],
         input=f"{SECRET}\n".encode(), env=env, capture_output=True, timeout=60)
 
@@ -60,14 +61,14 @@ def test_readable_file_refused(tmp_path, mode: int) -> None:
     assert _register(env).returncode == 0
     path = _credentials_file(tmp_path / "cfg")
     path.chmod(mode)
-    for cmd in (["finkctl", "auth", "show"],
-                ["finkctl", "stream", "some-topic", "--connect-timeout", "2"]):
+    for cmd in ([*FINKCTL, "auth", "show"],
+                [*FINKCTL, "stream", "some-topic", "--connect-timeout", "2"]):
         proc = subprocess.run(cmd, env=env, capture_output=True, timeout=60)
         out = (proc.stdout + proc.stderr).decode()
         assert proc.returncode != 0, f"{cmd} accepted a {mode:04o} credentials file"
         assert "chmod 600" in out, out
         assert SECRET not in out
     path.chmod(0o600)
-    ok = subprocess.run(["finkctl", "auth", "show"], env=env, capture_output=True, timeout=60)
+    ok = subprocess.run([*FINKCTL, "auth", "show"], env=env, capture_output=True, timeout=60)
     assert ok.returncode == 0, ok.stderr.decode()
     assert SECRET not in (ok.stdout + ok.stderr).decode()

@@ -33,6 +33,7 @@ from tests.faults.helpers import (
     sample_records,
     unique_alerts,
 )
+from tests.helpers import FINKCTL
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -177,7 +178,7 @@ def test_cli_dead_letters_every_bad_message(kafka, poisoned, tmp_path) -> None:
         "FINK_SERVERS": kafka.bootstrap_servers,
     })
     proc = subprocess.run(
-        ["finkctl", "stream", poisoned["topic"], "--save", str(save), "--until-end",
+        [*FINKCTL, "stream", poisoned["topic"], "--save", str(save), "--until-end",
          "--dead-letter", str(dead), "--json"],
         env=env, capture_output=True, timeout=120,
     )
