@@ -27,6 +27,19 @@ class TrailingBytesError(ValueError):
     """The record ended before the payload did: probably the wrong schema."""
 
 
+def as_record(value: object) -> dict[str, Any]:
+    """``value`` (decoded by fastavro) as a record dict; ``ValueError`` if it is not one.
+
+    fastavro types its results as any Avro value; alerts are records, and a dict is what
+    every reader of this package promises, so a schema whose top level is not a record
+    is refused here rather than passed on under the wrong type.
+    """
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an Avro record, got {type(value).__name__}: "
+                        "the schema's top level is not a record")
+    return value
+
+
 def parse_schema(schema: dict | list | str) -> Any:
     """Parse an Avro schema (dict, or JSON text) with fastavro, without name clashes.
 
@@ -51,7 +64,7 @@ def fastavro_reader(parsed_schema: Any) -> Reader:
                 f"{len(payload) - buf.tell()} bytes left after the record "
                 f"({len(payload)} bytes in all): wrong schema for this payload?"
             )
-        return record
+        return as_record(record)
 
     return read
 

@@ -303,9 +303,10 @@ class AlertConsumer:
 
     # -- offsets -------------------------------------------------------------------
     def _mark_delivered(self, msg: confluent_kafka.Message) -> None:
-        key = (msg.topic(), msg.partition())
-        self._to_store[key] = max(self._to_store.get(key, -1), msg.offset() + 1)
-        self._handed_out[key] = max(self._handed_out.get(key, -1), msg.offset() + 1)
+        topic, partition, offset = _position(msg)
+        key = (topic, partition)
+        self._to_store[key] = max(self._to_store.get(key, -1), offset + 1)
+        self._handed_out[key] = max(self._handed_out.get(key, -1), offset + 1)
 
     def delivered_positions(self) -> dict[tuple[str, int], int]:
         """``(topic, partition) -> offset after the last message handed out`` (alerts and
@@ -430,7 +431,7 @@ class AlertConsumer:
                 self._reject(msg, exc)
                 continue
             self._mark_delivered(msg)
-            return msg.topic(), alert
+            return _position(msg)[0], alert
 
     def consume(self, num_alerts: int = 1, timeout: float = -1) -> list[tuple[str, Alert]]:
         """Up to ``num_alerts`` alerts as ``(topic, alert)`` pairs, waiting at most ``timeout`` s.
@@ -474,7 +475,7 @@ class AlertConsumer:
                 continue
             self._buffer.popleft()
             ts_type, ts = msg.timestamp()
-            out.append(Delivery(msg.topic(), msg.partition(), msg.offset(),
+            out.append(Delivery(*_position(msg),
                                 ts if ts_type != confluent_kafka.TIMESTAMP_NOT_AVAILABLE else None,
                                 msg.key(), alert))
             self._mark_delivered(msg)
@@ -483,9 +484,9 @@ class AlertConsumer:
     def __iter__(self) -> Iterator[tuple[str, Alert]]:
         """Iterate over alerts forever (until ``close()`` or KeyboardInterrupt)."""
         while not self._closed:
-            topic, alert = self.poll(1.0)
-            if topic is not None:
-                yield topic, alert
+            got = self.poll(1.0)
+            if got[0] is not None:
+                yield got
 
     # -- lifecycle -----------------------------------------------------------------
     def _check_open(self) -> None:
@@ -535,9 +536,20 @@ class AlertConsumer:
             pass
 
 
+def _position(msg: confluent_kafka.Message) -> tuple[str, int, int]:
+    """Topic, partition and offset of a fetched message.
+
+    confluent-kafka types them optional because an error event may lack them; a message
+    without error (the only kind buffered for delivery) always has all three.
+    """
+    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    assert topic is not None and partition is not None and offset is not None, msg
+    return topic, partition, offset
+
+
 def _config_error_from(exc: KafkaException) -> ConfigError:
     err = exc.args[0] if exc.args else None
-    text = err.str() if hasattr(err, "str") else str(exc)
+    text = err.str() if isinstance(err, RdKafkaError) else str(exc)
     if "No such configuration property" in text:
         key = text.split('"')[1] if '"' in text else text
         return ConfigError(

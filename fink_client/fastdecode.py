@@ -13,12 +13,21 @@ handle (recursive named types, unknown type names); the caller then uses fastavr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-try:  # the C extension is optional: without it, codec uses fastavro
-    from fink_client._fastdecode import Reader as _CReader
-except ImportError:  # pragma: no cover - depends on the build
-    _CReader = None
+if TYPE_CHECKING:
+    from fink_client._fastdecode import Reader as _ReaderType
+
+
+def _load_c_reader() -> type[_ReaderType] | None:
+    try:  # the C extension is optional: without it, codec uses fastavro
+        from fink_client._fastdecode import Reader
+    except ImportError:  # pragma: no cover - depends on the build
+        return None
+    return Reader
+
+
+_CReader = _load_c_reader()
 
 NULL, BOOLEAN, INT, LONG, FLOAT, DOUBLE, BYTES, STRING = range(8)
 RECORD, ARRAY, MAP, UNION, ENUM, FIXED, LOGICAL = range(8, 15)

@@ -50,8 +50,10 @@ def read_records(paths: Iterable[str | Path]) -> Iterator[tuple[dict[str, Any], 
             with open(path, "rb") as fh:
                 reader = fastavro.reader(fh)
                 schema = reader.writer_schema
+                if not isinstance(schema, dict):
+                    raise ValueError("its Avro schema is not a record schema")
                 for record in reader:
-                    yield schema, record
+                    yield schema, codec.as_record(record)
         except (ValueError, EOFError, OSError) as exc:
             raise FileFormatError(f"cannot read Avro file: {exc}", path=str(path)) from exc
 

@@ -170,9 +170,12 @@ class DiskSink:
         """
         from fink_client.viz import save_summary_png
 
+        folder = self.png_folder
+        if folder is None:
+            return
         for d in self._buffer:
             try:
-                self.pngs.append(save_summary_png(d.alert, self.png_folder))
+                self.pngs.append(save_summary_png(d.alert, folder))
             except Exception as exc:
                 log.warning("no PNG for %s partition %d offset %d: %s", d.topic, d.partition,
                             d.offset, exc)

@@ -100,6 +100,7 @@ def _id(rng: random.Random) -> int:
 class _Compiler:
     def __init__(self, schema: dict[str, Any], seed: int) -> None:
         self.named: dict[str, Any] = {}
+        self.survey: str | None
         try:
             self.survey = survey.detect_survey(schema)
         except Exception:

@@ -22,7 +22,7 @@ FINK_FIELDS = (
     "roid",
 )
 
-_BANDS = {1: "g", 2: "r", 3: "i"}
+_BANDS: dict[object, str] = {1: "g", 2: "r", 3: "i"}
 _JD_UNIX_EPOCH = 2440587.5
 
 

@@ -45,8 +45,11 @@ def fetch_side_schema(
             if msg is None or msg.error():
                 continue
             try:
-                return json.loads(msg.key())
-            except (TypeError, ValueError) as exc:
+                key = msg.key()
+                if key is None:
+                    raise ValueError("the message has no key")
+                return json.loads(key)
+            except ValueError as exc:
                 raise SchemaError(
                     f"the first message of {side!r} has no schema JSON in its key: {exc}",
                     topic=side, partition=0, offset=msg.offset(),

@@ -197,7 +197,7 @@ def _decode_container(value: bytes) -> dict[str, Any]:
     records = list(fastavro.reader(io.BytesIO(value)))
     if len(records) != 1:
         raise ValueError(f"Avro container holds {len(records)} records, expected exactly 1")
-    return records[0]
+    return codec.as_record(records[0])
 
 
 _DEFAULT = Decoder()

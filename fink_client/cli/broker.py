@@ -229,6 +229,17 @@ def _live_state(state_dir: Path) -> tuple[dict[str, Any] | None, str]:
     return state, ""
 
 
+def running_broker(state_dir: Path | None = None) -> dict[str, Any] | None:
+    """State (servers, pid, demo user) of the broker ``finkctl broker start`` left running.
+
+    ``None`` when none runs in ``state_dir`` (default :func:`default_state_dir`); a stale
+    state is cleaned, as by ``finkctl broker status``.
+    """
+    folder = (state_dir or default_state_dir()).expanduser().resolve()
+    with _locked(folder):
+        return _live_state(folder)[0]
+
+
 def cmd_stop(args: argparse.Namespace) -> int:
     """Stop the detached broker and remove its state and data."""
     state_dir = _state_dir(args)

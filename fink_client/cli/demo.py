@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from fink_client.cli.common import add_json_flag, print_json
-from fink_client.consumer import AlertConsumer
+from fink_client.consumer import Alert, AlertConsumer
 from fink_client.localkafka import DEMO_PASSWORD, DEMO_USER, LocalKafka
 from fink_client.replay import replay
 from fink_client.table import alert_rows, format_table
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             "group_id": "fink-demo-group",
             "bootstrap.servers": kafka.bootstrap_servers,
         }
-        received = []
+        received: list[tuple[str, Alert]] = []
         want = sum(published.values())
         with AlertConsumer(list(DEMO_TOPICS), config) as consumer:
             deadline = time.monotonic() + 60

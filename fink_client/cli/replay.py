@@ -42,7 +42,7 @@ def _target(args: argparse.Namespace) -> dict:
                 raise ConfigError(f"--username given but ${args.password_env} is not set")
             cfg.update(username=args.username, password=password)
         return cfg
-    from fink_client.localkafka import running_broker
+    from fink_client.cli.broker import running_broker
 
     state = running_broker()
     if state is None:

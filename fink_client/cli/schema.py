@@ -73,14 +73,17 @@ def schema_from_path(path: Path) -> dict[str, Any]:
 
 
 def _schema_from_message(key: bytes | None, value: bytes | None, topic: str,
-                         partition: int, offset: int) -> dict[str, Any]:
-    where = {"topic": topic, "partition": partition, "offset": offset}
+                         partition: int | None, offset: int | None) -> dict[str, Any]:
+    where: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset}
     if value and value.startswith(b"Obj\x01"):
         import io
 
         import fastavro
 
-        return fastavro.reader(io.BytesIO(value)).writer_schema
+        found = fastavro.reader(io.BytesIO(value)).writer_schema
+        if not isinstance(found, dict):
+            raise SchemaError("the message's Avro container holds no record schema", **where)
+        return found
     if key:
         text = key.decode("utf-8", errors="replace").strip()
         if text.startswith("{"):
@@ -144,9 +147,10 @@ def schema_from_topic(user_cfg: dict[str, Any], topic: str,
             msg = consumer.poll(0.5)
             if msg is None:
                 continue
-            if msg.error():
-                if msg.error().fatal() or not msg.error().retriable():
-                    raise translate_kafka_error(msg.error(), servers=servers, topic=topic)
+            err = msg.error()
+            if err is not None:
+                if err.fatal() or not err.retriable():
+                    raise translate_kafka_error(err, servers=servers, topic=topic)
                 continue
             return _schema_from_message(msg.key(), msg.value(), topic, msg.partition(),
                                         msg.offset())

@@ -151,8 +151,8 @@ class Display:
                 from rich.console import Console
                 from rich.live import Live
             except ImportError:  # plain lines it is
-                Live = None  # noqa: N806
-            if Live is not None:
+                pass
+            else:
                 self._live = Live(console=Console(), refresh_per_second=4,
                                   get_renderable=self._renderable, transient=False)
                 self._live.start()
@@ -261,17 +261,17 @@ def run(args: argparse.Namespace) -> int:
         report = oc.describe(names) if names else []
         starts = {(r.topic, r.partition): r.position for r in report}
         ends = {(r.topic, r.partition): r.high for r in report}
-        marks = {"ends": dict(ends), "at": time.monotonic()}
+        ends_now, ends_at = dict(ends), time.monotonic()
 
         def lag(stats: StreamStats) -> int | None:
+            nonlocal ends_now, ends_at
             if not ends:
                 return None
-            if time.monotonic() - marks["at"] > STATUS_EVERY:
-                marks["ends"] = {k: hi for k, (_, hi) in
-                                 oc.watermarks(oc.partitions(names)).items()}
-                marks["at"] = time.monotonic()
+            if time.monotonic() - ends_at > STATUS_EVERY:
+                ends_now = {k: hi for k, (_, hi) in oc.watermarks(oc.partitions(names)).items()}
+                ends_at = time.monotonic()
             return sum(max(0, hi - stats.positions.get(tp, starts.get(tp, 0)))
-                       for tp, hi in marks["ends"].items())
+                       for tp, hi in ends_now.items())
 
         on_error = "skip" if dead is not None or save is None else "raise"
         consumer = AlertConsumer(args.topics, config, schema, on_error=on_error,

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 import fastavro
 import pyarrow as pa
 
+from fink_client import codec
 from fink_client.errors import AlertError, FileFormatError
 from fink_client.io import arrow as arrow_io
 from fink_client.io import jsonlines
@@ -118,6 +119,9 @@ class AlertReader:
                     reader = fastavro.reader(fh)
                     text = reader.metadata.get("avro.schema")
                     schema = json.loads(text) if text else reader.writer_schema
+                    if not isinstance(schema, dict):
+                        raise FileFormatError("the file's Avro schema is not a record schema",
+                                              path=str(path))
                     # files written by fastavro from a parsed schema carry its private keys
                     return {k: v for k, v in schema.items() if not k.startswith("__fastavro")}
             if kind == "parquet":
@@ -159,7 +163,8 @@ class AlertReader:
         try:
             if kind in ("avro", "avro.gz"):
                 with self._open(path, kind) as fh:
-                    yield from fastavro.reader(fh)
+                    for record in fastavro.reader(fh):
+                        yield codec.as_record(record)
             elif kind == "parquet":
                 import pyarrow.parquet as pq
 

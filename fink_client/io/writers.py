@@ -199,8 +199,8 @@ class AlertWriter:
         base = _safe(f"{obj if obj is not None else 'noobject'}_{aid}")
         if len(chunk) == 1:
             return base
-        digest = hashlib.sha256(repr(ids).encode()).hexdigest()[:12]
-        return f"{base}+{len(chunk) - 1}-{digest}"
+        tag = hashlib.sha256(repr(ids).encode()).hexdigest()[:12]
+        return f"{base}+{len(chunk) - 1}-{tag}"
 
     # -- files --------------------------------------------------------------------------
     def _write_unique(

@@ -84,12 +84,17 @@ def load_file(path: str | Path) -> dict[str, Any]:
             if head == b"Obj\x01":
                 import fastavro
 
-                return fastavro.reader(fh).writer_schema
-            return json.load(fh)
+                schema = fastavro.reader(fh).writer_schema
+            else:
+                schema = json.load(fh)
     except FileNotFoundError:
         raise SchemaError("schema file not found", path=str(path)) from None
     except (OSError, ValueError) as exc:
         raise SchemaError(f"cannot read schema: {exc}", path=str(path)) from exc
+    if not isinstance(schema, dict):
+        raise SchemaError("not an Avro record schema (its top level must be an object)",
+                          path=str(path))
+    return schema
 
 
 def _normalise(version: str) -> str:
@@ -200,8 +205,10 @@ def fetch_registry_schema(url: str, schema_id: int, timeout: float = 10.0) -> di
         raise SchemaError(
             f"schema registry {address} gave no valid 'schema' for id {schema_id}: {exc}"
         ) from exc
-    if not isinstance(parsed, (dict, list)):
-        raise SchemaError(f"schema registry {address} gave a non-Avro schema for id {schema_id}")
+    if not isinstance(parsed, dict):
+        raise SchemaError(
+            f"schema registry {address} gave no Avro record schema for id {schema_id}"
+        )
     with _REGISTRY_LOCK:
         _REGISTRY_CACHE[key] = parsed
     return parsed

@@ -13,7 +13,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from matplotlib.figure import Figure
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure, SubFigure
 
 from fink_client.errors import AlertError
 
@@ -80,3 +81,9 @@ def is_missing(value: Any) -> bool:
 def new_figure(figsize: tuple[float, float]) -> Figure:
     """A pyplot-free figure with a white background at :data:`DPI`."""
     return Figure(figsize=figsize, dpi=DPI, facecolor="white")
+
+
+def figure_of(ax: Axes) -> Figure:
+    """The top-level figure ``ax`` is drawn on (the root one when it is in a subfigure)."""
+    fig = ax.figure
+    return fig.figure if isinstance(fig, SubFigure) else fig

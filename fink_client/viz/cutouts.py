@@ -37,7 +37,13 @@ from astropy.wcs import WCS
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from fink_client.viz._common import CUTOUTS_FIGSIZE, CutoutError, new_figure, survey_of
+from fink_client.viz._common import (
+    CUTOUTS_FIGSIZE,
+    CutoutError,
+    figure_of,
+    new_figure,
+    survey_of,
+)
 
 #: Cutout kinds in display order (field names are ``cutout<Kind>``).
 KINDS = ("Science", "Template", "Difference")
@@ -259,7 +265,7 @@ def plot_cutouts(
     else:
         if len(axes) != 3:
             raise ValueError(f"axes must hold 3 Axes, not {len(axes)}")
-        fig = axes[0].figure
+        fig = figure_of(axes[0])
     for ax, kind in zip(axes, KINDS, strict=True):
         title = kind.lower()
         try:
@@ -274,4 +280,4 @@ def plot_cutouts(
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"{title} ({data.shape[1]}x{data.shape[0]})", fontsize=10)
-    return fig  # type: ignore[return-value]
+    return fig

@@ -28,6 +28,7 @@ from fink_client.viz._common import (
     LIGHTCURVE_FIGSIZE,
     ZTF_BANDS,
     VizError,
+    figure_of,
     new_figure,
     survey_of,
 )
@@ -199,4 +200,4 @@ def plot_lightcurve(alert: Mapping[str, Any], *, ax: Axes | None = None) -> Figu
     ax.ticklabel_format(axis="x", useOffset=False, style="plain")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best", ncol=2)
-    return ax.figure  # type: ignore[return-value]
+    return figure_of(ax)

@@ -30,12 +30,12 @@ from fink_client.viz.cutouts import plot_cutouts
 from fink_client.viz.lightcurve import plot_lightcurve
 
 #: Fink fields shown in the header when present (dotted = nested record field).
-ZTF_FINK_FIELDS = (
+ZTF_FINK_FIELDS: tuple[str, ...] = (
     "finkclass", "cdsxmatch", "rf_snia_vs_nonia", "snn_snia_vs_nonia", "snn_sn_vs_all",
     "rf_kn_vs_nonkn", "mulens", "roid", "tracklet", "gcvs", "vsx", "DR3Name", "tns",
     "anomaly_score",
 )
-LSST_FINK_FIELDS = (
+LSST_FINK_FIELDS: tuple[str, ...] = (
     "finkclass", "cdsxmatch", "roid", "snn_sn_vs_others", "cats_broad_class", "tns", "vsx",
     "gcvs", "pred.main_label_classifier", "pred.main_label_crossmatch", "pred.is_sso",
     "xm.simbad_otype", "xm.tns_type", "xm.gcvs_type", "clf.snnSnVsOthers_score",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from fink_client.errors import BrokerError
 from fink_client.localkafka import DEMO_PASSWORD, DEMO_USER, LocalKafka, stop_pid
+from tests.helpers import SAMPLES
 
 pytestmark = pytest.mark.integration
 
@@ -189,13 +191,14 @@ _FINKCTL = (
 )
 
 
-def _finkctl(*args: str) -> subprocess.CompletedProcess[str]:
+def _finkctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", _FINKCTL, *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env=env,
     )
 
 
@@ -232,6 +235,15 @@ def test_finkctl_broker_start_status_stop(tmp_path: Path) -> None:
         }
         assert _consume(demo, "demo", 1) == [b"x"]
 
+        # `finkctl replay` without --servers finds this broker by its state (the state
+        # folder is <FINK_CLIENT_CACHE>/broker) and publishes to it.
+        sample = sorted((SAMPLES / "ztf" / "fink").rglob("*.avro"))[0]
+        cache_env = {**os.environ, "FINK_CLIENT_CACHE": str(tmp_path)}
+        replayed = _finkctl("replay", str(sample), "--topic", "demo", "--json", env=cache_env)
+        assert replayed.returncode == 0, replayed.stderr
+        assert json.loads(replayed.stdout)["published"] == 1
+        assert len(_consume(demo, "demo", 2)) == 2
+
         stopped = _finkctl("broker", "stop", "--state-dir", state_dir)
         assert stopped.returncode == 0, stopped.stderr
         assert _gone(pid)
@@ -241,6 +253,15 @@ def test_finkctl_broker_start_status_stop(tmp_path: Path) -> None:
     finally:  # never leave a detached JVM behind, whatever failed above
         if state_file.exists():
             stop_pid(json.loads(state_file.read_text())["pid"])
+
+
+def test_finkctl_replay_without_servers_nor_broker_says_so(tmp_path: Path) -> None:
+    env = {**os.environ, "FINK_CLIENT_CACHE": str(tmp_path)}  # no broker state in there
+    sample = sorted((SAMPLES / "ztf" / "fink").rglob("*.avro"))[0]
+    result = _finkctl("replay", str(sample), "--topic", "t", env=env)
+    assert result.returncode == 1
+    assert "no --servers given and no local broker running" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_finkctl_broker_refuses_a_dead_pid(tmp_path: Path) -> None:

@@ -1,0 +1,27 @@
+"""Type stub of the C extension ``fink_client._fastdecode`` (source: ``_fastdecode.c``).
+
+The fast path of :mod:`fink_client.codec`: :func:`fink_client.fastdecode.compile_program`
+turns a parsed Avro schema into a *program* (nested tuples); :class:`Reader` decodes
+schemaless Avro payloads with it.
+"""
+
+from collections.abc import Sequence
+from typing import Any, final
+
+from typing_extensions import Buffer
+
+@final
+class Reader:
+    """``Reader(program, trailing_exc=ValueError)``: payload bytes -> decoded record.
+
+    ``trailing_exc`` is raised when bytes are left after the record (wrong schema); a
+    truncated payload raises ``EOFError``, a malformed one ``ValueError``.
+    """
+
+    def __new__(
+        cls, program: tuple[Any, ...], trailing_exc: type[BaseException] = ...
+    ) -> Reader: ...
+    def __call__(self, payload: Buffer, /) -> Any:
+        """Decode one schemaless Avro payload (any bytes-like object)."""
+    def decode_many(self, payloads: Sequence[Buffer], /) -> list[Any]:
+        """Decode a sequence of payloads into a list of records."""

@@ -1,0 +1,50 @@
+"""The C fast path must be built wherever it can be.
+
+``setup.py`` marks ``fink_client._fastdecode`` optional so that an install without a
+compiler still works (fastavro decodes instead). The price is that a broken build is
+silent: the equality tests skip and the suite stays green. This test closes that gap: on a
+machine with a C compiler and the Python headers, the extension must import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shlex
+import shutil
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from fink_client import fastdecode
+
+
+def _compiler() -> str | None:
+    """Path of the C compiler setuptools would use (``$CC``, Python's ``CC``, or ``cc``)."""
+    for candidate in (os.environ.get("CC"), sysconfig.get_config_var("CC"), "cc"):
+        if candidate:
+            found = shutil.which(shlex.split(candidate)[0])
+            if found:
+                return found
+    return None
+
+
+def _python_headers() -> bool:
+    return (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file()
+
+
+def test_fast_path_is_built_where_a_compiler_exists() -> None:
+    compiler = _compiler()
+    if compiler is None or not _python_headers():
+        pytest.skip("no C compiler or no Python headers: the fast path is optional here")
+    try:
+        importlib.import_module("fink_client._fastdecode")
+    except ImportError as exc:
+        pytest.fail(
+            f"a C compiler ({compiler}) and Python.h are present but the extension "
+            f"fink_client._fastdecode does not import ({exc}); its build failed: reinstall "
+            "with `.venv/bin/python -m pip install -v -e .` and read the compiler output"
+        )
+    assert fastdecode.available()
+
