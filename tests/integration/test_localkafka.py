@@ -295,7 +295,7 @@ def test_broker_started_from_a_thread_outlives_that_thread() -> None:
 
 def test_ports_are_outside_the_ephemeral_range(kafka) -> None:
     """Client connections can never take the ports a restarted broker needs again."""
-    from fink_client.localkafka.broker import _ephemeral_range
+    from fink_client.localkafka.config import ephemeral_range
 
-    low, high = _ephemeral_range()
+    low, high = ephemeral_range()
     assert kafka.ports and all(not low <= port <= high for port in kafka.ports.values())
