@@ -1,7 +1,7 @@
 """AlertConsumer: Fink alerts from Kafka topics, as Python dicts, at least once.
 
-Delivery rule (DESIGN.md §4): the offset of an alert is *stored* only when the caller
-comes back for more (the next ``poll``/``consume`` call) or closes the consumer, and
+Delivery rule (README "Delivery guarantees"): the offset of an alert is *stored* only
+when the caller comes back for more (the next ``poll``/``consume`` call) or closes the consumer, and
 librdkafka commits stored offsets periodically and on ``close()``. A process that dies
 at any moment therefore loses no alert; on restart with the same group it gets again
 at most the alerts handed out since the last commit (``auto.commit.interval.ms``,

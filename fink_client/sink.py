@@ -1,12 +1,13 @@
 """The streaming loop behind ``finkctl stream``, and its disk sink (``--save``).
 
-Delivery rule (DESIGN.md §4): alerts are buffered, written to a file by the writers of
-:mod:`fink_client.io` (temporary name, flush, fsync, rename), and only *then* are their
-offsets stored and committed. The consumer runs with ``auto_store=False`` so nothing
-is committed implicitly. Killed at any moment, a rerun with the same group gets again
-at most the alerts of the files not yet committed (one batch per partition, plus what
-the last 5 s auto-commit had not sent); a file already written for them is left as it
-is and the rerun writes them under a new, equally deterministic name.
+Delivery rule (README "Delivery guarantees"): alerts are buffered, written to a file by
+the writers of :mod:`fink_client.io` (temporary name, flush, fsync, rename), and only
+*then* are their offsets stored and committed. The consumer runs with
+``auto_store=False`` so nothing is committed implicitly. Killed at any moment, a rerun
+with the same group gets again at most the alerts of the files not yet committed (one
+batch per partition, plus what the last 5 s auto-commit had not sent); a file already
+written for them is left as it is and the rerun writes them under a new, equally
+deterministic name.
 """
 
 from __future__ import annotations

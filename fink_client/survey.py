@@ -1,6 +1,6 @@
 """Survey detection (ZTF or Rubin/LSST) and helpers that work on alerts of both.
 
-Detection uses field names only (DESIGN.md §2), so it works on a schema (Avro JSON
+Detection uses field names only (README "Alert formats"), so it works on a schema (Avro JSON
 dict) and on an alert dict alike:
 
 - ZTF: ``objectId``, ``candid``, ``candidate``, ``prv_candidates``;

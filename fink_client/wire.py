@@ -1,6 +1,6 @@
 """Kafka message -> alert dict, for every wire format Fink and its neighbours use.
 
-Formats recognised (DESIGN.md §2), in this order:
+Formats recognised (README "How it works"), in this order:
 
 1. a schema given by the user (file, dict or JSON text) overrides detection;
 2. an Avro Object Container value (starts with ``Obj\\x01``): schema in its header;

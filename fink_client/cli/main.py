@@ -4,7 +4,7 @@ Each subcommand lives in its own module ``fink_client.cli.<name>`` that defines
 ``register(subparsers) -> argparse.ArgumentParser``; the parser it returns must set
 ``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an exit code).
 
-Exit codes (DESIGN.md §8): 0 ok, 1 runtime error, 2 usage error.
+Exit codes (README "The `finkctl` command"): 0 ok, 1 runtime error, 2 usage error.
 """
 
 from __future__ import annotations

@@ -45,11 +45,11 @@ from typing import Any, BinaryIO
 import fastavro
 
 from fink_client import codec, survey
+from fink_client.compare import alerts_equal
 from fink_client.errors import ConfigError, SchemaError
 from fink_client.io import arrow as arrow_io
 from fink_client.io import jsonlines
 from fink_client.io.atomic import atomic_write
-from fink_client.testing import alerts_equal
 
 FORMATS = ("avro", "parquet", "json")
 
