@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, integration tests against a real embedded Apache Kafka
 # broker (SCRAM users, ACLs), CLI tests, the fault suite and a bounded fuzz run; before them,
-# the lint (ruff) and type (mypy) checks. tests/unit/test_fastpath_build.py fails when a C
+# the lint (ruff) and type (mypy) checks. tests/unit/test_packaging.py fails when a C
 # compiler is present but the C fast path did not build.
 # Extra arguments go to pytest (e.g. bin/fink_client_test.sh -k consumer).
 set -euo pipefail

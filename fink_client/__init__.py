@@ -16,6 +16,7 @@ import logging
 from fink_client.errors import AlertError
 from fink_client.wire import Decoder, decode
 
+#: The package version, its one source: pyproject.toml reads it (setuptools dynamic attr).
 __version__ = "0.1.0"
 
 # A library logs, the application decides where logs go (no "last resort" stderr output).

@@ -1,14 +1,15 @@
-"""The C fast path must be built wherever it can be.
+"""Packaging: the C fast path is built wherever it can be; one version.
 
 ``setup.py`` marks ``fink_client._fastdecode`` optional so that an install without a
 compiler still works (fastavro decodes instead). The price is that a broken build is
-silent: the equality tests skip and the suite stays green. This test closes that gap: on a
+silent: the equality tests skip and the suite stays green. The first test closes that gap: on a
 machine with a C compiler and the Python headers, the extension must import.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
 import shlex
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import fink_client
 from fink_client import fastdecode
 
 
@@ -48,3 +50,8 @@ def test_fast_path_is_built_where_a_compiler_exists() -> None:
         )
     assert fastdecode.available()
 
+
+
+def test_one_version_source() -> None:
+    """The installed metadata's version is read from ``fink_client.__version__``."""
+    assert importlib.metadata.version("fink-client") == fink_client.__version__
