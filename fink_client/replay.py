@@ -51,7 +51,8 @@ def read_records(paths: Iterable[str | Path]) -> Iterator[tuple[dict[str, Any], 
                 reader = fastavro.reader(fh)
                 schema = reader.writer_schema
                 if not isinstance(schema, dict):
-                    raise ValueError("its Avro schema is not a record schema")
+                    raise FileFormatError("the file's Avro schema is not a record schema",
+                                          path=str(path))
                 for record in reader:
                     yield schema, codec.as_record(record)
         except (ValueError, EOFError, OSError) as exc:
