@@ -43,6 +43,7 @@ from fink_client.localkafka.lifecycle import BrokerJvm, stop_at_exit
 
 log = logging.getLogger(__name__)
 
+# ADMIN_USER and SCRAM_MECHANISM stay importable from here, as before the split.
 __all__ = ["ADMIN_USER", "SCRAM_MECHANISM", "LocalKafka"]
 
 
