@@ -31,7 +31,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=".venv/.installed-${extra:-run}"
 stale=0
-for f in pyproject.toml setup.py fink_client/_fastdecode.c; do
+for f in pyproject.toml setup.py fink_client/_fastdecode.c fink_client/_arrow.c fink_client/_avro.h; do
   [ -f "$f" ] && [ "$f" -nt "$stamp" ] && stale=1
 done
 if [ ! -f "$stamp" ] || [ "$stale" = 1 ]; then

@@ -9,36 +9,13 @@
  * after the record raise `trailing_exc`. Byte strings are copied exactly once,
  * from the payload into the resulting bytes object; record keys are interned
  * strings shared by every decoded record.
+ *
+ * The same Reader also builds Arrow columns straight from the payloads
+ * (decode_arrow, in _arrow.c) with the same Node tree and primitive readers (_avro.h).
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
+#include "_avro.h"
 
-enum {
-    K_NULL = 0, K_BOOLEAN = 1, K_INT = 2, K_LONG = 3, K_FLOAT = 4, K_DOUBLE = 5,
-    K_BYTES = 6, K_STRING = 7, K_RECORD = 8, K_ARRAY = 9, K_MAP = 10, K_UNION = 11,
-    K_ENUM = 12, K_FIXED = 13, K_LOGICAL = 14
-};
-
-typedef struct Node {
-    int kind;
-    Py_ssize_t n;            /* fields / branches / symbols, or the fixed size */
-    PyObject **names;        /* record field names (interned, owned) */
-    struct Node **children;  /* record fields, union branches, array/map/logical child */
-    PyObject *symbols;       /* enum symbols (tuple, owned) */
-    PyObject *fn;            /* logical type converter (owned) */
-    PyObject *schema;        /* its schema argument (owned) */
-    Py_ssize_t minsize;      /* fewest bytes a value of this node takes */
-} Node;
-
-typedef struct {
-    const uint8_t *p;
-    const uint8_t *end;
-} Cursor;
-
-static void node_free(Node *node) {
+void avro_node_free(Node *node) {
     if (node == NULL) return;
     if (node->names != NULL) {
         for (Py_ssize_t i = 0; i < node->n; i++) Py_XDECREF(node->names[i]);
@@ -46,7 +23,7 @@ static void node_free(Node *node) {
     }
     if (node->children != NULL) {
         Py_ssize_t count = (node->kind == K_RECORD || node->kind == K_UNION) ? node->n : 1;
-        for (Py_ssize_t i = 0; i < count; i++) node_free(node->children[i]);
+        for (Py_ssize_t i = 0; i < count; i++) avro_node_free(node->children[i]);
         PyMem_Free(node->children);
     }
     Py_XDECREF(node->symbols);
@@ -55,13 +32,12 @@ static void node_free(Node *node) {
     PyMem_Free(node);
 }
 
-static Node *node_build(PyObject *prog, int depth);
 
 static int build_children(Node *node, PyObject *seq, Py_ssize_t count, int depth) {
     node->children = PyMem_Calloc(count ? count : 1, sizeof(Node *));
     if (node->children == NULL) { PyErr_NoMemory(); return -1; }
     for (Py_ssize_t i = 0; i < count; i++) {
-        node->children[i] = node_build(PyTuple_GET_ITEM(seq, i), depth + 1);
+        node->children[i] = avro_node_build(PyTuple_GET_ITEM(seq, i), depth + 1);
         if (node->children[i] == NULL) return -1;
     }
     return 0;
@@ -85,7 +61,7 @@ static Py_ssize_t min_size(const Node *node) {
 
 static Node *node_build_kind(PyObject *prog, int depth);
 
-static Node *node_build(PyObject *prog, int depth) {
+Node *avro_node_build(PyObject *prog, int depth) {
     Node *node = node_build_kind(prog, depth);
     if (node != NULL) node->minsize = min_size(node);
     return node;
@@ -176,50 +152,8 @@ static Node *node_build_kind(PyObject *prog, int depth) {
 bad:
     PyErr_Format(PyExc_ValueError, "malformed schema program node of kind %ld", kind);
 fail:
-    node_free(node);
+    avro_node_free(node);
     return NULL;
-}
-
-/* ---- primitives ------------------------------------------------------------------ */
-
-static void eof_error(const char *what) {
-    PyErr_Format(PyExc_EOFError, "payload truncated while reading %s", what);
-}
-
-static inline int read_long(Cursor *c, int64_t *out) {
-    const uint8_t *p = c->p;
-    uint64_t v = 0;
-    int shift = 0;
-    for (;;) {
-        if (p >= c->end) { eof_error("a varint"); return -1; }
-        uint8_t b = *p++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) break;
-        shift += 7;
-        if (shift > 63) {
-            PyErr_SetString(PyExc_ValueError, "malformed varint: more than 10 bytes");
-            return -1;
-        }
-    }
-    c->p = p;
-    *out = (int64_t)((v >> 1) ^ (~(v & 1) + 1));
-    return 0;
-}
-
-static inline int read_len(Cursor *c, Py_ssize_t *out, const char *what) {
-    int64_t n;
-    if (read_long(c, &n) < 0) return -1;
-    if (n < 0) {
-        PyErr_Format(PyExc_ValueError, "negative length %lld for %s", (long long)n, what);
-        return -1;
-    }
-    if ((uint64_t)n > (uint64_t)(c->end - c->p)) {
-        PyErr_Format(PyExc_EOFError, "payload truncated: %s of %lld bytes, %zd left",
-                     what, (long long)n, (Py_ssize_t)(c->end - c->p));
-        return -1;
-    }
-    *out = (Py_ssize_t)n;
-    return 0;
 }
 
 /* ---- the walker -------------------------------------------------------------------- */
@@ -239,34 +173,12 @@ static PyObject *decode_record(Node *node, Cursor *c) {
     return dict;
 }
 
-/* Block count of an array or map; a negative count is followed by the block size. */
-static int read_block_count(Cursor *c, int64_t *count, Py_ssize_t item_min) {
-    if (read_long(c, count) < 0) return -1;
-    if (*count < 0) {
-        int64_t nbytes;
-        if (*count == INT64_MIN) {
-            PyErr_SetString(PyExc_ValueError, "malformed block count");
-            return -1;
-        }
-        *count = -*count;
-        if (read_long(c, &nbytes) < 0) return -1;
-    }
-    /* Refuse counts whose items cannot fit in what is left, instead of allocating
-       for them; items that take no bytes (nulls) are capped instead. */
-    int64_t left = (int64_t)(c->end - c->p);
-    if ((item_min > 0 && *count > left / item_min) || *count > ((int64_t)1 << 28)) {
-        eof_error("an array/map block");
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *decode_array(Node *node, Cursor *c) {
     Node *item = node->children[0];
     PyObject *list = NULL;
     for (;;) {
         int64_t count;
-        if (read_block_count(c, &count, item->minsize) < 0) goto fail;
+        if (avro_read_block_count(c, &count, item->minsize) < 0) goto fail;
         if (count == 0) break;
         if (list == NULL) {
             list = PyList_New((Py_ssize_t)count);
@@ -299,11 +211,11 @@ static PyObject *decode_map(Node *node, Cursor *c) {
     if (dict == NULL) return NULL;
     for (;;) {
         int64_t count;
-        if (read_block_count(c, &count, item->minsize + 1) < 0) goto fail;
+        if (avro_read_block_count(c, &count, item->minsize + 1) < 0) goto fail;
         if (count == 0) break;
         for (int64_t i = 0; i < count; i++) {
             Py_ssize_t n;
-            if (read_len(c, &n, "a map key") < 0) goto fail;
+            if (avro_read_len(c, &n, "a map key") < 0) goto fail;
             PyObject *key = PyUnicode_DecodeUTF8((const char *)c->p, n, NULL);
             if (key == NULL) goto fail;
             c->p += n;
@@ -326,48 +238,40 @@ static PyObject *decode_node(Node *node, Cursor *c) {
     case K_NULL:
         Py_RETURN_NONE;
     case K_BOOLEAN: {
-        if (c->p >= c->end) { eof_error("a boolean"); return NULL; }
+        if (c->p >= c->end) { avro_eof_error("a boolean"); return NULL; }
         return PyBool_FromLong(*c->p++ != 0);
     }
     case K_INT: case K_LONG: {
         int64_t v;
-        if (read_long(c, &v) < 0) return NULL;
+        if (avro_read_long(c, &v) < 0) return NULL;
         return PyLong_FromLongLong(v);
     }
     case K_FLOAT: {
+        if (c->end - c->p < 4) { avro_eof_error("a float"); return NULL; }
+        uint32_t u = avro_le32(c->p);
         float f;
-        if (c->end - c->p < 4) { eof_error("a float"); return NULL; }
-        uint32_t u;
-        memcpy(&u, c->p, 4);  /* Avro floats are little-endian */
-#if PY_BIG_ENDIAN
-        u = __builtin_bswap32(u);
-#endif
         memcpy(&f, &u, 4);
         c->p += 4;
         return PyFloat_FromDouble((double)f);
     }
     case K_DOUBLE: {
+        if (c->end - c->p < 8) { avro_eof_error("a double"); return NULL; }
+        uint64_t u = avro_le64(c->p);
         double d;
-        if (c->end - c->p < 8) { eof_error("a double"); return NULL; }
-        uint64_t u;
-        memcpy(&u, c->p, 8);
-#if PY_BIG_ENDIAN
-        u = __builtin_bswap64(u);
-#endif
         memcpy(&d, &u, 8);
         c->p += 8;
         return PyFloat_FromDouble(d);
     }
     case K_BYTES: {
         Py_ssize_t n;
-        if (read_len(c, &n, "bytes") < 0) return NULL;
+        if (avro_read_len(c, &n, "bytes") < 0) return NULL;
         PyObject *b = PyBytes_FromStringAndSize((const char *)c->p, n);
         c->p += n;
         return b;
     }
     case K_STRING: {
         Py_ssize_t n;
-        if (read_len(c, &n, "a string") < 0) return NULL;
+        if (avro_read_len(c, &n, "a string") < 0) return NULL;
         PyObject *s = PyUnicode_DecodeUTF8((const char *)c->p, n, NULL);
         c->p += n;
         return s;
@@ -380,28 +284,18 @@ static PyObject *decode_node(Node *node, Cursor *c) {
         return decode_map(node, c);
     case K_UNION: {
         int64_t index;
-        if (read_long(c, &index) < 0) return NULL;
-        if (index < 0 || index >= node->n) {
-            PyErr_Format(PyExc_ValueError, "union branch %lld out of range (%zd branches)",
-                         (long long)index, node->n);
-            return NULL;
-        }
+        if (avro_read_index(c, node->n, &index, "union") < 0) return NULL;
         return decode_node(node->children[index], c);
     }
     case K_ENUM: {
         int64_t index;
-        if (read_long(c, &index) < 0) return NULL;
-        if (index < 0 || index >= node->n) {
-            PyErr_Format(PyExc_ValueError, "enum index %lld out of range (%zd symbols)",
-                         (long long)index, node->n);
-            return NULL;
-        }
+        if (avro_read_index(c, node->n, &index, "enum") < 0) return NULL;
         PyObject *sym = PyTuple_GET_ITEM(node->symbols, index);
         Py_INCREF(sym);
         return sym;
     }
     case K_FIXED: {
-        if (c->end - c->p < node->n) { eof_error("a fixed"); return NULL; }
+        if (c->end - c->p < node->n) { avro_eof_error("a fixed"); return NULL; }
         PyObject *b = PyBytes_FromStringAndSize((const char *)c->p, node->n);
         c->p += node->n;
         return b;
@@ -426,6 +320,7 @@ typedef struct {
     Node *root;
     PyObject *trailing_exc;
     vectorcallfunc vectorcall;
+    ArrowBuilder *arrow;     /* built on first use by arrow_schema/decode_arrow */
 } Reader;
 
 static PyObject *reader_decode(Reader *self, PyObject *payload) {
@@ -478,10 +373,10 @@ static PyObject *reader_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
         PyErr_SetString(PyExc_TypeError, "trailing_exc must be an exception class");
         return NULL;
     }
-    Node *root = node_build(program, 0);
+    Node *root = avro_node_build(program, 0);
     if (root == NULL) return NULL;
     Reader *self = (Reader *)type->tp_alloc(type, 0);
-    if (self == NULL) { node_free(root); return NULL; }
+    if (self == NULL) { avro_node_free(root); return NULL; }
     self->root = root;
     Py_INCREF(trailing_exc);
     self->trailing_exc = trailing_exc;
@@ -490,14 +385,37 @@ static PyObject *reader_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
 }
 
 static void reader_dealloc(Reader *self) {
-    node_free(self->root);
+    arrow_builder_free(self->arrow);
+    avro_node_free(self->root);
     Py_XDECREF(self->trailing_exc);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static ArrowBuilder *reader_arrow(Reader *self) {
+    if (self->arrow == NULL) self->arrow = arrow_builder_new(self->root);
+    return self->arrow;
+}
+
+static PyObject *reader_arrow_schema(Reader *self, PyObject *Py_UNUSED(ignored)) {
+    ArrowBuilder *b = reader_arrow(self);
+    return b == NULL ? NULL : arrow_builder_schema(b);
+}
+
+static PyObject *reader_decode_arrow(Reader *self, PyObject *payloads) {
+    ArrowBuilder *b = reader_arrow(self);
+    return b == NULL ? NULL : arrow_builder_decode(b, payloads, self->trailing_exc);
 }
 
 static PyMethodDef reader_methods[] = {
     {"decode_many", (PyCFunction)reader_decode_many, METH_O,
      "Decode a sequence of payloads into a list of records."},
+    {"arrow_schema", (PyCFunction)reader_arrow_schema, METH_NOARGS,
+     "(capsule, address) of an ArrowSchema (C data interface) for decode_arrow's batches.\n"
+     "Raises ValueError if the schema has no Arrow equivalent."},
+    {"decode_arrow", (PyCFunction)reader_decode_arrow, METH_O,
+     "Decode a sequence of payloads into one struct ArrowArray (C data interface):\n"
+     "returns (capsule, address); import with pyarrow.RecordBatch._import_from_c.\n"
+     "On error, the exception has attribute batch_index (the failing payload)."},
     {NULL, NULL, 0, NULL},
 };
 

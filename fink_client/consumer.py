@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import confluent_kafka
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -44,6 +44,9 @@ from fink_client.errors import (
     UnknownTopicError,
 )
 from fink_client.wire import Decoder, IdResolver, SchemaLike
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -480,6 +483,19 @@ class AlertConsumer:
                                 msg.key(), alert))
             self._mark_delivered(msg)
         return out
+
+    def consume_arrow(self, num_alerts: int = 1000, timeout: float = -1) -> pa.RecordBatch | None:
+        """Up to ``num_alerts`` alerts as one ``pyarrow.RecordBatch`` built from the Avro
+        bytes (in C when built), or ``None`` if none came within ``timeout`` s.
+
+        A batch holds one topic and one schema (it ends early where they change); its
+        Arrow schema is :func:`fink_client.io.arrow.avro_to_arrow_schema`'s, with the
+        topic in the metadata key ``fink.topic``. Offsets and errors as :meth:`consume`.
+        See :mod:`fink_client.arrowbatch`.
+        """
+        from fink_client.arrowbatch import consume_arrow
+
+        return consume_arrow(self, num_alerts, timeout)
 
     def __iter__(self) -> Iterator[tuple[str, Alert]]:
         """Iterate over alerts forever (until ``close()`` or KeyboardInterrupt)."""

@@ -6,6 +6,11 @@ primitives are ``(kind,)``; a record is ``(RECORD, names, fields)``; arrays and 
 ``(FIXED, size)``; a logical type ``(LOGICAL, child, converter, schema)`` where
 ``converter`` is fastavro's own reader for it, so the values are fastavro's.
 
+The same compiled Reader also decodes a whole batch of payloads into Arrow columns
+(``Reader.decode_arrow``, see ``_arrow.c``): :func:`build_arrow_reader` wraps it into
+a callable ``payloads -> pyarrow.RecordBatch``, after checking once that the Arrow
+schema the C code exports equals the one :mod:`fink_client.io.arrow` derives.
+
 :func:`compile_program` raises :class:`Unsupported` for what the fast path does not
 handle (recursive named types, unknown type names); the caller then uses fastavro.
 """
@@ -120,3 +125,54 @@ def build_reader(parsed_schema: Any, trailing_exc: type[BaseException]) -> Calla
     if _CReader is None:
         raise Unsupported("the C extension fink_client._fastdecode is not built")
     return _CReader(compile_program(parsed_schema), trailing_exc)
+
+
+class ArrowReader:
+    """Callable ``payloads -> pyarrow.RecordBatch`` decoding in C, without Python objects.
+
+    ``schema`` is the Arrow schema of the batches (io.arrow's, metadata included). A bad
+    payload raises the walker's exception with attribute ``batch_index``; a batch too
+    large for 32-bit offsets raises :class:`OverflowError`.
+    """
+
+    __slots__ = ("_reader", "schema")
+
+    def __init__(self, reader: Any, schema: Any) -> None:
+        self._reader = reader
+        self.schema = schema
+
+    def __call__(self, payloads: Any) -> Any:
+        import pyarrow as pa
+
+        capsule, address = self._reader.decode_arrow(payloads)
+        # pyarrow moves the array out of the struct; the capsule then frees the struct.
+        batch = pa.RecordBatch._import_from_c(address, self.schema)
+        del capsule
+        return batch
+
+
+def build_arrow_reader(
+    parsed_schema: Any, arrow_schema: Any, trailing_exc: type[BaseException]
+) -> ArrowReader:
+    """C batch decoder for ``parsed_schema`` giving batches of ``arrow_schema``.
+
+    Raises :class:`Unsupported` if the extension is missing, the schema cannot be
+    compiled, or the Arrow schema the C builder exports differs from ``arrow_schema``
+    (then the caller builds batches from dicts instead).
+    """
+    import pyarrow as pa
+
+    if _CReader is None:
+        raise Unsupported("the C extension fink_client._fastdecode is not built")
+    reader = _CReader(compile_program(parsed_schema), trailing_exc)
+    try:
+        capsule, address = reader.arrow_schema()
+    except ValueError as exc:
+        raise Unsupported(f"no C Arrow builder for this schema: {exc}") from exc
+    exported = pa.Schema._import_from_c(address)
+    del capsule
+    if not exported.equals(arrow_schema, check_metadata=False):
+        raise Unsupported(
+            f"C Arrow builder schema differs from io.arrow's:\n{exported}\n!=\n{arrow_schema}"
+        )
+    return ArrowReader(reader, arrow_schema)

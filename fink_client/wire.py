@@ -88,7 +88,11 @@ class Decoder:
         topic_schemas: dict[str, SchemaLike] | None = None,
         cache_size: int = 64,
     ) -> None:
-        self._forced = self._compile(load_schema(schema)) if schema is not None else None
+        # The schema JSON is kept beside the compiled readers for the Arrow batch path
+        # (fink_client.arrowbatch), which needs schemas rather than dict readers.
+        self.forced_schema = load_schema(schema) if schema is not None else None
+        self.topic_schemas: dict[str, Any] = {}
+        self._forced = self._compile(self.forced_schema) if schema is not None else None
         self._id_resolver = id_resolver if id_resolver is not None else schemas.by_id
         self._topic_readers: dict[str, codec.Reader] = {}
         for topic, sch in (topic_schemas or {}).items():
@@ -110,7 +114,9 @@ class Decoder:
 
     def set_topic_schema(self, topic: str, schema: SchemaLike) -> None:
         """Use ``schema`` for messages of ``topic`` that carry no schema of their own."""
-        self._topic_readers[topic] = self._compile(load_schema(schema))
+        schema_json = load_schema(schema)
+        self._topic_readers[topic] = self._compile(schema_json)
+        self.topic_schemas[topic] = schema_json
 
     def _reader_for_key(self, key: bytes) -> codec.Reader | None:
         reader = self._by_key.get(key)
