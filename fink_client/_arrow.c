@@ -66,6 +66,7 @@ enum {
 typedef struct {
     uint8_t *data;   /* malloc'ed: released by Arrow consumers without the GIL */
     size_t len, cap;
+    size_t hint;     /* size reached by the previous batch: reserved up front */
 } Buf;
 
 typedef struct Col {
@@ -97,7 +98,7 @@ struct ArrowBuilder {
 static int buf_grow(Buf *b, size_t extra) {
     size_t need = b->len + extra;
     if (need < b->len) { PyErr_NoMemory(); return -1; }
-    size_t cap = b->cap ? b->cap : 64;
+    size_t cap = b->cap ? b->cap : (b->hint > 64 ? b->hint : 64);
     while (cap < need) {
         if (cap > SIZE_MAX / 2) { PyErr_NoMemory(); return -1; }
         cap *= 2;
@@ -127,6 +128,11 @@ static void buf_free(Buf *b) {
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+/* Remember how large the buffer grew, so the next batch allocates once. */
+static void buf_note(Buf *b) {
+    if (b->len > b->hint || b->len < b->hint / 4) b->hint = b->len + b->len / 8;
 }
 
 /* Bit `index` of a bitmap that grows one bit at a time (bits start at 0). */
@@ -668,6 +674,7 @@ static void array_release(struct ArrowArray *a) {
 
 /* Hand a buffer over (never NULL: a zero-length buffer still gets a valid pointer). */
 static void *buf_take(Buf *b) {
+    buf_note(b);
     void *data = b->data;
     if (data == NULL) data = calloc(1, 8);
     b->data = NULL;
