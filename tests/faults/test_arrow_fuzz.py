@@ -1,0 +1,172 @@
+"""Fuzzing the Avro -> Arrow batch decoder (``decode_batch``) with mutated real payloads.
+
+Same mutations as tests/faults/test_fuzz.py (bit flips, overwrites, truncation,
+insertion, duplication, deletion, huge varints) on schemaless values of real Fink ZTF,
+raw ZTF and Rubin/LSST alerts, each mutated value placed in a batch between good ones.
+Properties: only :class:`BatchDecodeError` escapes, with the mutated value's index;
+each batch ends quickly; RSS stays flat; when both the C path and the dict path
+accept a value, they give the same row. Length prefixes claiming gigabytes are
+decoded in a child process whose peak RSS is compared with a baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fink_client.arrowbatch import BatchDecodeError, BatchDecoder
+from fink_client.replay import Encoder
+from tests.faults.helpers import SAMPLES, sample_records
+from tests.faults.test_fuzz import crafted_payloads, zigzag
+from tests.unit.test_arrow_decode import _compiler_present, assert_same_batch
+
+pytestmark = pytest.mark.faults
+
+FUZZ_CASES = int(os.environ.get("FINK_FUZZ_CASES", "5000")) // 5  # a batch decode is ~3 values
+CASE_LIMIT_S = 2.0
+RSS_GROWTH_LIMIT = 64 * 1024 * 1024
+
+
+def _seeds() -> list[tuple[BatchDecoder, bytes]]:
+    out = []
+    for sub in ("ztf/fink", "ztf/raw", "lsst"):
+        for schema, record in sample_records(SAMPLES / sub)[:2]:
+            decoder = BatchDecoder(schema)
+            assert decoder.in_c or not _compiler_present()
+            out.append((decoder, Encoder("fink").encode(schema, record)[0]))
+    return out
+
+
+SEEDS = _seeds()
+COUNT = {"cases": 0, "errors": 0, "both_ok": 0, "slowest": 0.0}
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> tuple[int, bytes]:
+    index = draw(st.integers(0, len(SEEDS) - 1))
+    buf = bytearray(SEEDS[index][1])
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(["flip", "set", "truncate", "insert", "dup", "delete",
+                                   "varint", "varint"]))
+        pos = draw(st.integers(0, max(0, len(buf) - 1)))
+        if op == "flip" and buf:
+            buf[pos] ^= 1 << draw(st.integers(0, 7))
+        elif op == "set" and buf:
+            buf[pos] = draw(st.integers(0, 255))
+        elif op == "truncate":
+            del buf[pos:]
+        elif op == "insert":
+            buf[pos:pos] = draw(st.binary(min_size=1, max_size=16))
+        elif op == "dup":
+            n = draw(st.integers(1, 512))
+            buf[pos:pos] = buf[pos:pos + n]
+        elif op == "delete":
+            del buf[pos:pos + draw(st.integers(1, 512))]
+        elif op == "varint":
+            big = draw(st.one_of(st.integers(2**20, 2**62), st.integers(-(2**62), -1)))
+            buf[pos:pos + draw(st.integers(0, 9))] = zigzag(big)
+    return index, bytes(buf)
+
+
+def _one(index: int, value: bytes) -> None:
+    decoder, good = SEEDS[index]
+    t0 = time.perf_counter()
+    try:
+        got = decoder.decode([good, value, good])
+    except BatchDecodeError as exc:
+        assert exc.index == 1, f"error blamed on value {exc.index}"
+        COUNT["errors"] += 1
+        got = None
+    # anything else propagates: the property is violated
+    elapsed = time.perf_counter() - t0
+    COUNT["cases"] += 1
+    COUNT["slowest"] = max(COUNT["slowest"], elapsed)
+    assert elapsed < CASE_LIMIT_S, f"one batch took {elapsed:.1f} s"
+    if got is not None:
+        try:
+            ref = decoder.decode_via_dicts([good, value, good])
+        except BatchDecodeError:
+            return  # e.g. a timestamp beyond datetime's range: only the dict path fails
+        COUNT["both_ok"] += 1
+        assert_same_batch(got, ref)
+
+
+@pytest.mark.timeout(300)
+def test_mutated_values_raise_only_batch_decode_errors(capsys) -> None:
+    proc = psutil.Process()
+    for decoder, good in SEEDS:  # warm up both paths (pyarrow's pool keeps what it got)
+        for _ in range(50):
+            decoder.decode([good] * 3)
+            decoder.decode_via_dicts([good] * 3)
+    rss0 = proc.memory_info().rss
+    t0 = time.monotonic()
+
+    @settings(max_examples=FUZZ_CASES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(mutated())
+    def run(case: tuple[int, bytes]) -> None:
+        _one(*case)
+
+    run()
+    growth = proc.memory_info().rss - rss0
+    with capsys.disabled():
+        print(f"\n[faults] arrow fuzz: {COUNT['cases']} batches ({COUNT['errors']} typed "
+              f"errors, {COUNT['both_ok']} equal to the dict path), slowest "
+              f"{COUNT['slowest'] * 1000:.1f} ms, RSS growth {growth / 2**20:.1f} MB, "
+              f"{time.monotonic() - t0:.0f} s")
+    assert COUNT["cases"] >= FUZZ_CASES * 0.9
+    assert COUNT["errors"] > COUNT["cases"] // 2
+    assert growth < RSS_GROWTH_LIMIT
+
+
+CHILD = r"""
+import json, resource, sys, time
+from fink_client.arrowbatch import BatchDecodeError, BatchDecoder
+from fink_client.wire import schema_from_key
+cases = json.loads(sys.stdin.read())
+key = bytes.fromhex(cases[0][2])
+decoder = BatchDecoder(schema_from_key(key))
+good = bytes.fromhex(cases[0][3])
+decoder.decode([good, good])  # baseline with the builder warm
+out = {"escaped": [], "decoded": [], "slow": [], "in_c": decoder.in_c}
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for name, v, _k, _good in cases:
+    t0 = time.perf_counter()
+    try:
+        decoder.decode([good, bytes.fromhex(v)])
+        out["decoded"].append(name)
+    except BatchDecodeError as exc:
+        if exc.index != 1:
+            out["escaped"].append(f"{name}: blamed value {exc.index}")
+    except BaseException as exc:
+        out["escaped"].append(f"{name}: {type(exc).__name__}: {exc}")
+    if time.perf_counter() - t0 > 2:
+        out["slow"].append(name)
+out["peak_growth_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+print(json.dumps(out))
+"""
+
+
+def test_length_prefix_claiming_gigabytes_allocates_nothing() -> None:
+    """Strings/arrays claiming 16 MB..4 EB in a batch: typed error, fast, flat peak RSS."""
+    good = Encoder("fink").encode(*sample_records()[0])[0].hex()
+    cases = [(n, v.hex(), k.hex(), good) for n, v, k in crafted_payloads()]
+    proc = subprocess.run([sys.executable, "-c", CHILD], input=json.dumps(cases).encode(),
+                          capture_output=True, timeout=120, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    out = json.loads(proc.stdout)
+    assert out["in_c"] or not _compiler_present()
+    assert out["escaped"] == []
+    assert out["decoded"] == []
+    assert out["slow"] == []
+    assert out["peak_growth_kb"] * 1024 < RSS_GROWTH_LIMIT, (
+        f"peak RSS grew by {out['peak_growth_kb'] / 1024:.0f} MB")
+
