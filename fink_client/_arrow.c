@@ -57,6 +57,12 @@ struct ArrowArray {
 };
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
 /* Arrow layouts of the columns. */
 enum {
     L_NULL, L_BOOL, L_I32, L_I64, L_F32, L_F64, L_BINARY, L_STRING, L_ENUM, L_FIXED,
@@ -536,8 +542,10 @@ too_big:
     return -1;
 }
 
-/* The (non-null) value of a column. */
-static int col_read_value(Col *col, Cursor *c) {
+static int col_read_container(Col *col, Cursor *c);
+
+/* The (non-null) value of a column: leaves inline, containers through a call. */
+static ALWAYS_INLINE int col_read_value(Col *col, Cursor *c) {
     switch (col->layout) {
     case L_NULL:
         col->null_count++;
@@ -596,9 +604,36 @@ static int col_read_value(Col *col, Cursor *c) {
         return 0;
     case L_DECIMAL:
         return read_decimal(col, c);
+    default:
+        return col_read_container(col, c);
+    }
+}
+
+/* One value of a column (a union index first, if any), appended with its validity.
+   Inlined into the loops over struct fields and list items. */
+static ALWAYS_INLINE int col_read_inline(Col *col, Cursor *c) {
+    if (col->is_union) {
+        int64_t index;
+        if (avro_read_index(c, col->n_branches, &index, "union") < 0) return -1;
+        if (col->branch_null[index]) return col_append_null(col);
+    }
+    if (col_read_value(col, c) < 0) return -1;
+    if (col->nullable && col->layout != L_NULL &&
+        bit_append(&col->validity, col->length, 1) < 0) return -1;
+    col->length++;
+    return 0;
+}
+
+static int col_read(Col *col, Cursor *c) {
+    return col_read_inline(col, c);
+}
+
+/* Struct, list and map values (recursive). */
+static int col_read_container(Col *col, Cursor *c) {
+    switch (col->layout) {
     case L_STRUCT:
         for (Py_ssize_t i = 0; i < col->n_children; i++)
-            if (col_read(col->children[i], c) < 0) return -1;
+            if (col_read_inline(col->children[i], c) < 0) return -1;
         return 0;
     case L_LIST: {
         Col *item = col->children[0];
@@ -608,7 +643,7 @@ static int col_read_value(Col *col, Cursor *c) {
             if (avro_read_block_count(c, &count, item_min) < 0) return -1;
             if (count == 0) break;
             for (int64_t i = 0; i < count; i++)
-                if (col_read(item, c) < 0) return -1;
+                if (col_read_inline(item, c) < 0) return -1;
         }
         return offset_append(col, (size_t)item->length);
     }
@@ -623,7 +658,7 @@ static int col_read_value(Col *col, Cursor *c) {
             for (int64_t i = 0; i < count; i++) {
                 if (read_string_into(key, c, "a map key") < 0) return -1;
                 key->length++;
-                if (col_read(value, c) < 0) return -1;
+                if (col_read_inline(value, c) < 0) return -1;
                 entries->length++;
             }
         }
@@ -633,19 +668,6 @@ static int col_read_value(Col *col, Cursor *c) {
         PyErr_SetString(PyExc_SystemError, "corrupt Arrow column tree");
         return -1;
     }
-}
-
-static int col_read(Col *col, Cursor *c) {
-    if (col->is_union) {
-        int64_t index;
-        if (avro_read_index(c, col->n_branches, &index, "union") < 0) return -1;
-        if (col->branch_null[index]) return col_append_null(col);
-    }
-    if (col_read_value(col, c) < 0) return -1;
-    if (col->nullable && col->layout != L_NULL &&
-        bit_append(&col->validity, col->length, 1) < 0) return -1;
-    col->length++;
-    return 0;
 }
 
 /* ---- export: the C data interface ----------------------------------------------------- */

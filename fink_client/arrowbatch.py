@@ -229,7 +229,7 @@ class _Resolver:
         try:
             if value and value.startswith(wire.CONTAINER_MAGIC):
                 alert = d.decode(value, key, **where)  # canonical errors
-                return self._for_schema(fastavro_writer_schema(value)), alert, True
+                return self._for_schema(_container_schema(value)), alert, True
             found: BatchDecoder | None = None
             body: Any = value
             if value and d.forced_schema is not None:
@@ -254,7 +254,7 @@ class _Resolver:
         return found, body, False
 
 
-def fastavro_writer_schema(value: bytes) -> Any:
+def _container_schema(value: bytes) -> Any:
     """Writer schema in the header of an Avro container value."""
     import fastavro
 
