@@ -294,41 +294,55 @@ def consume_arrow(
     while True:
         msgs: list[Any] = []
         bodies: list[Any] = []
-        group: tuple[BatchDecoder, bool, str] | None = None
-        while len(msgs) < num_alerts:
-            if not c._buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 and msgs:
-                    break
-                c._fetch(num_alerts - len(msgs), max(0.0, min(remaining, 3600.0)))
-                if not c._buffer:
-                    if time.monotonic() >= deadline:
-                        break
-                    continue
-            msg = c._buffer[0]
-            try:
-                decoder, body, is_dict = resolver.resolve(msg)
-            except DecodeError as exc:
-                if msgs:  # hand out the good alerts first; this error comes next call
-                    break
-                c._buffer.popleft()
-                c._reject(msg, exc)  # raises, or skips (on_error="skip")
-                continue
-            here = (decoder, is_dict, msg.topic())
-            if group is not None and here != group:
-                break  # another topic or schema: the next batch
-            group = here
-            c._buffer.popleft()
-            msgs.append(msg)
-            bodies.append(body)
-        if not msgs:
+        try:
+            group = _gather(c, resolver, num_alerts, deadline, msgs, bodies)
+        except BaseException:
+            c._buffer.extendleft(reversed(msgs))  # not handed out: delivered again
+            raise
+        if group is None:
             return None
-        assert group is not None
         batch, bad = _decode_prefix(c, group, msgs, bodies)
         if batch is None:
             c._reject(bad[0], bad[1])  # raises, or skips: then gather a new batch
             continue
         return batch
+
+
+def _gather(
+    c: AlertConsumer, resolver: _Resolver, num_alerts: int, deadline: float,
+    msgs: list[Any], bodies: list[Any],
+) -> tuple[BatchDecoder, bool, str] | None:
+    """Take from the consumer's buffer (fetching as needed) up to ``num_alerts``
+    messages of one topic and schema into ``msgs``/``bodies``; return their group
+    (``None`` if none came). ``msgs`` holds what was taken even if this raises."""
+    group: tuple[BatchDecoder, bool, str] | None = None
+    while len(msgs) < num_alerts:
+        if not c._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 and msgs:
+                break
+            c._fetch(num_alerts - len(msgs), max(0.0, min(remaining, 3600.0)))
+            if not c._buffer:
+                if time.monotonic() >= deadline:
+                    break
+                continue
+        msg = c._buffer[0]
+        try:
+            decoder, body, is_dict = resolver.resolve(msg)
+        except DecodeError as exc:
+            if msgs:  # hand out the good alerts first; this error comes next call
+                break
+            c._buffer.popleft()
+            c._reject(msg, exc)  # raises, or skips (on_error="skip")
+            continue
+        here = (decoder, is_dict, msg.topic())
+        if group is not None and here != group:
+            break  # another topic or schema: the next batch
+        group = here
+        c._buffer.popleft()
+        msgs.append(msg)
+        bodies.append(body)
+    return group
 
 
 def _decode_prefix(
