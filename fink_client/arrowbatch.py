@@ -119,6 +119,29 @@ class BatchDecoder:
                 raise
             raise _bad_value(values, index, exc) from exc
 
+    def decode_valid(self, values: Sequence[Any]) -> tuple[pa.Table, list[BatchDecodeError]]:
+        """Every good value as one table row (in order), and one error per bad value
+        (``index`` is its position in ``values``): for sinks that write the good ones
+        and dead-letter the others. Costs one extra pass over the good values before
+        each bad one."""
+        batches: list[pa.RecordBatch] = []
+        errors: list[BatchDecodeError] = []
+        start = 0
+        while start < len(values):
+            chunk = values[start:]
+            try:
+                batches.append(self.decode(chunk))
+                break
+            except BatchDecodeError as exc:
+                if exc.index > 0:
+                    batches.append(self.decode(chunk[:exc.index]))
+                err = BatchDecodeError(exc.reason, index=start + exc.index,
+                                       raw_value=exc.raw_value)
+                err.__cause__ = exc.__cause__
+                errors.append(err)
+                start = err.index + 1
+        return pa.Table.from_batches(batches, schema=self.arrow_schema), errors
+
     def decode_via_dicts(self, values: Sequence[Any]) -> pa.RecordBatch:
         """The same batch through the reference path: dicts, then io.arrow conversion."""
         if self._dict_reader is None:

@@ -286,6 +286,27 @@ def test_bad_value_raises_batch_decode_error_with_index(path: str, what: str) ->
     assert_same_batch(decode([good]), decoder.decode_via_dicts([good]))
 
 
+@pytest.mark.parametrize("path", ["c", "dicts"])
+def test_decode_valid_keeps_good_rows_and_reports_each_bad_one(
+        path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if path == "dicts":
+        monkeypatch.setenv("FINK_CLIENT_NO_FASTPATH", "1")
+    parsed = codec.parse_schema(SMALL)
+    goods = [_small(parsed, i=i) for i in range(6)]
+    values = [goods[0], b"", goods[1], goods[2], goods[3][:-1], b"\x04", goods[4], goods[5]]
+    decoder = BatchDecoder(SMALL)
+    assert decoder.in_c == (path == "c" and fastdecode.available())
+    table, errors = decoder.decode_valid(values)
+    assert table.column("i").to_pylist() == [0, 1, 2, 4, 5]
+    assert [e.index for e in errors] == [1, 4, 5]
+    assert [e.raw_value for e in errors] == [values[1], values[4], values[5]]
+    assert "batch index 4" in str(errors[1])
+    clean, none = decoder.decode_valid(goods)
+    assert none == [] and clean.num_rows == 6
+    empty, none = decoder.decode_valid([])
+    assert none == [] and empty.num_rows == 0 and empty.schema == decoder.arrow_schema
+
+
 def test_schema_without_arrow_equivalent_is_a_schema_error() -> None:
     with pytest.raises(SchemaError):
         fink_client.decode_batch([b""], {"type": "record", "name": "r", "fields": [
