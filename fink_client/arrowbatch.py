@@ -19,7 +19,9 @@ closes the consumer; an undecodable message is the next call's :class:`DecodeErr
 A bad value raises :class:`BatchDecodeError` (a :class:`DecodeError`) giving its index
 in the batch; the whole batch is refused (nothing partial is returned). A batch
 holding more than 2 GiB in one column raises :class:`BatchTooLargeError`: decode
-fewer values at once.
+fewer values at once. Sinks that must write the good values and dead-letter the bad
+ones use ``batch_decoder(schema).decode_valid(values)`` (rows plus one error per bad
+value).
 """
 
 from __future__ import annotations
