@@ -97,6 +97,7 @@ typedef struct Col {
 
 struct ArrowBuilder {
     Col *root;
+    int busy;  /* a batch is being built (guards against re-entry from a buffer export) */
 };
 
 /* ---- buffers ------------------------------------------------------------------------ */
@@ -855,9 +856,14 @@ static void tag_index(Py_ssize_t index) {
 }
 
 PyObject *arrow_builder_decode(ArrowBuilder *b, PyObject *payloads, PyObject *trailing_exc) {
+    if (b->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "this decoder is already building a batch");
+        return NULL;
+    }
     PyObject *seq = PySequence_Fast(payloads, "decode_arrow expects a sequence of payloads");
     if (seq == NULL) return NULL;
     Col *root = b->root;
+    b->busy = 1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     if (col_reset(root) < 0) goto fail;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -878,6 +884,7 @@ PyObject *arrow_builder_decode(ArrowBuilder *b, PyObject *payloads, PyObject *tr
         if (rc < 0) { tag_index(i); goto fail; }
     }
     Py_DECREF(seq);
+    b->busy = 0;
     struct ArrowArray *a = malloc(sizeof *a);
     if (a == NULL) { col_clear(root); return PyErr_NoMemory(); }
     if (col_export(root, a) < 0) { free(a); col_clear(root); return NULL; }
@@ -887,5 +894,6 @@ PyObject *arrow_builder_decode(ArrowBuilder *b, PyObject *payloads, PyObject *tr
 fail:
     col_clear(root);
     Py_DECREF(seq);
+    b->busy = 0;
     return NULL;
 }
