@@ -101,13 +101,14 @@ def test_bad_message_is_the_next_calls_error_then_the_rest(kafka, topic, alice_c
     value, key = good[3]
     send(kafka, topic, [*good[:3], (value[: len(value) // 2], key), *good[3:]])
     with AlertConsumer([topic], alice_config(group())) as consumer:
-        first = consumer.consume_arrow(10, timeout=20)
+        # num_alerts = what is there, so that no call waits for its timeout
+        first = consumer.consume_arrow(6, timeout=20)
         assert first is not None and first.num_rows == 3
         with pytest.raises(DecodeError) as info:
-            consumer.consume_arrow(10, timeout=20)
+            consumer.consume_arrow(3, timeout=20)
         assert (info.value.topic, info.value.partition, info.value.offset) == (topic, 0, 3)
         assert info.value.raw_value == value[: len(value) // 2]
-        rest = consumer.consume_arrow(10, timeout=20)
+        rest = consumer.consume_arrow(2, timeout=20)
         assert rest is not None and rest.num_rows == 2
     with AlertConsumer([topic], alice_config(group()), on_error="skip") as consumer:
         batches = arrow_batches(consumer, 5)
@@ -128,7 +129,7 @@ def test_offsets_stored_when_coming_back_or_closing(kafka, topic, alice_config) 
 
 
 CHILD = r"""
-import json, os, signal, sys
+import json, os, signal, sys, time
 from fink_client.consumer import AlertConsumer
 cfg = json.loads(sys.argv[1])
 c = AlertConsumer([sys.argv[2]], cfg)
@@ -136,13 +137,17 @@ batch = None
 while batch is None:
     batch = c.consume_arrow(4, timeout=5)
 print(json.dumps(batch.column("candid").to_pylist()), flush=True)
+time.sleep(1.5)  # several auto-commit intervals: anything stored would be committed
 os.kill(os.getpid(), signal.SIGKILL)  # dies holding the batch: never came back
 """
 
 
 def test_killed_with_a_batch_in_hand_gets_it_again(kafka, topic, alice_config) -> None:
     send(kafka, topic, messages_of(SAMPLES / "ztf" / "raw-datasim"))
-    cfg = alice_config(group())
+    # the dead member's partition is reassigned once its session times out; commits are
+    # frequent, so a batch whose offsets were stored too early would be lost
+    cfg = {**alice_config(group()), "session.timeout.ms": 6000,
+           "auto.commit.interval.ms": 200}
     proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg), topic],
                           capture_output=True, timeout=120, cwd=ROOT, env=dict(os.environ))
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
