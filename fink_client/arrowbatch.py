@@ -8,6 +8,9 @@ extension (``fink_client._fastdecode``, built at install when a compiler is ther
 the columns are filled in C from the bytes (``_arrow.c``); without it, or with
 ``FINK_CLIENT_NO_FASTPATH=1``, the same batch is built through dicts (decode, then
 ``io.arrow.to_record_batch``). Both give equal batches (tests/unit/test_arrow_decode.py).
+Where the dict path cannot build a batch at all, the C path is more lenient: it keeps
+timestamps beyond Python's ``datetime`` range as their integers and ``uuid`` strings as
+strings; a map that repeats a key keeps every entry (a dict keeps the last).
 
 :func:`consume_arrow` is :meth:`fink_client.consumer.AlertConsumer.consume_arrow`:
 one batch holds messages of one topic and one schema; it ends early at the first
