@@ -359,3 +359,26 @@ def test_c_schema_mismatch_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     other = pa.schema([pa.field("s", pa.large_string())])
     with pytest.raises(fastdecode.Unsupported):
         fastdecode.build_arrow_reader(parsed, other, codec.TrailingBytesError)
+
+
+@needs_c
+def test_c_path_keeps_what_dicts_cannot_hold() -> None:
+    """uuid strings stay strings; a timestamp beyond datetime's range stays its integer."""
+    schema = {"type": "record", "name": "r", "fields": [
+        {"name": "u", "type": {"type": "string", "logicalType": "uuid"}},
+        {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-micros"}}]}
+    # schemaless: string "1234" (len 4), then long 2**62 (zigzag varint)
+    z = 2**63
+    varint = bytearray()
+    while z > 0x7F:
+        varint.append((z & 0x7F) | 0x80)
+        z >>= 7
+    varint.append(z)
+    payload = b"\x08" + b"1234" + bytes(varint)
+    decoder = BatchDecoder(schema)
+    assert decoder.in_c
+    got = decoder.decode([payload])
+    assert got.column("u").to_pylist() == ["1234"]
+    assert got.column("ts").cast(pa.int64()).to_pylist() == [2**62]
+    with pytest.raises(BatchDecodeError):
+        decoder.decode_via_dicts([payload])
