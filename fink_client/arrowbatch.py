@@ -218,7 +218,17 @@ class _Resolver:
         self._by_key: OrderedDict[bytes, BatchDecoder | None] = OrderedDict()
         self._by_id: dict[int, BatchDecoder | None] = {}
         self._by_schema: dict[str, BatchDecoder] = {}
+        self._by_object: dict[int, tuple[Any, BatchDecoder]] = {}
         self._cache_size = cache_size
+
+    def _for_object(self, schema_json: Any) -> BatchDecoder:
+        """Decoder of a schema object held by the Decoder (forced or per topic),
+        without serialising it again for every message."""
+        entry = self._by_object.get(id(schema_json))
+        if entry is None or entry[0] is not schema_json:
+            entry = self._by_object[id(schema_json)] = (schema_json,
+                                                        self._for_schema(schema_json))
+        return entry[1]
 
     def _for_schema(self, schema_json: Any) -> BatchDecoder:
         text = json.dumps(schema_json, sort_keys=True)
@@ -252,20 +262,19 @@ class _Resolver:
         Avro value, or the decoded alert dict (``is_dict``) for an Avro container.
         Raises :class:`DecodeError` carrying the message's position."""
         value, key, topic = msg.value(), msg.key(), msg.topic()
-        where = {"topic": topic, "partition": msg.partition(), "offset": msg.offset()}
         d = self._decoder
         try:
             if value and value.startswith(wire.CONTAINER_MAGIC):
-                alert = d.decode(value, key, **where)  # canonical errors
+                alert = d.decode(value, key, **_where(msg))  # canonical errors
                 return self._for_schema(_container_schema(value)), alert, True
             found: BatchDecoder | None = None
             body: Any = value
             if value and d.forced_schema is not None:
-                found = self._for_schema(d.forced_schema)
+                found = self._for_object(d.forced_schema)
             if found is None and value and key:
                 found = self._for_key(key)
             if found is None and value and topic in d.topic_schemas:
-                found = self._for_schema(d.topic_schemas[topic])
+                found = self._for_object(d.topic_schemas[topic])
             if (found is None and value and value[0] == wire.CONFLUENT_MAGIC
                     and len(value) > 5):
                 found = self._for_id(struct.unpack(">I", value[1:5])[0])
@@ -273,13 +282,17 @@ class _Resolver:
         except DecodeError:
             raise
         except SchemaError as exc:
-            raise DecodeError(f"schema of this message has no Arrow batch: {exc.reason}",
-                              raw_value=value, raw_key=key, **where) from exc
+            raise DecodeError(f"bad schema for an Arrow batch: {exc.reason}",
+                              raw_value=value, raw_key=key, **_where(msg)) from exc
         if found is None:
-            d.decode(value, key, **where)  # raises the decoder's own DecodeError
+            d.decode(value, key, **_where(msg))  # raises the decoder's own DecodeError
             raise DecodeError("cannot find the schema of this message for an Arrow batch",
-                              raw_value=value, raw_key=key, **where)
+                              raw_value=value, raw_key=key, **_where(msg))
         return found, body, False
+
+
+def _where(msg: Any) -> dict[str, Any]:
+    return {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
 
 
 def _container_schema(value: bytes) -> Any:

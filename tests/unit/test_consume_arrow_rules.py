@@ -141,3 +141,25 @@ def test_topic_in_metadata_and_rows_equal_the_decoder_dicts() -> None:
     expected: Any = want.from_records(dicts)
     assert batch.column("candid").to_pylist() == expected.column("candid").to_pylist()
     assert batch.column("objectId").to_pylist() == [d["objectId"] for d in dicts]
+
+
+def test_forced_schema_topic_schema_and_confluent_ids() -> None:
+    """The Decoder's resolution order: forced schema, topic schema, Confluent id."""
+    schema, record = sample_records(SAMPLES / "ztf" / "raw")[0]
+    value, _key = Encoder("fink").encode(schema, record)
+    forced = FakeConsumer([[Msg(value, None, 0), Msg(value, b"not a schema", 1)]])
+    forced._decoder = Decoder(schema)
+    batch = arrowbatch.consume_arrow(forced, 10, timeout=0)
+    assert batch is not None and batch.num_rows == 2
+
+    by_topic = FakeConsumer([[Msg(value, None, 0)]])
+    by_topic._decoder = Decoder(topic_schemas={"t": schema})
+    batch = arrowbatch.consume_arrow(by_topic, 10, timeout=0)
+    assert batch is not None and batch.column("candid").to_pylist() == [record["candid"]]
+
+    framed = Encoder("confluent", schema_id=10).encode(schema, record)[0]
+    confluent = FakeConsumer([[Msg(framed, None, 0), Msg(b"", None, 1)]])
+    batch = arrowbatch.consume_arrow(confluent, 10, timeout=0)
+    assert batch is not None and batch.column("candid").to_pylist() == [record["candid"]]
+    with pytest.raises(DecodeError, match="empty"):
+        arrowbatch.consume_arrow(confluent, 10, timeout=0)
