@@ -2,7 +2,7 @@
 
 The fast path of :mod:`fink_client.codec`: :func:`fink_client.fastdecode.compile_program`
 turns a parsed Avro schema into a *program* (nested tuples); :class:`Reader` decodes
-schemaless Avro payloads with it.
+schemaless Avro payloads with it, into dicts or (``_arrow.c``) into Arrow columns.
 """
 
 from collections.abc import Sequence
@@ -25,3 +25,10 @@ class Reader:
         """Decode one schemaless Avro payload (any bytes-like object)."""
     def decode_many(self, payloads: Sequence[Buffer], /) -> list[Any]:
         """Decode a sequence of payloads into a list of records."""
+    def arrow_schema(self) -> tuple[object, int]:
+        """``(capsule, address)`` of the ArrowSchema (C data interface) of
+        :meth:`decode_arrow`'s batches; ``ValueError`` if the schema has no Arrow form."""
+    def decode_arrow(self, payloads: Sequence[Buffer], /) -> tuple[object, int]:
+        """Decode payloads into one struct ArrowArray: ``(capsule, address)``, for
+        ``pyarrow.RecordBatch._import_from_c(address, schema)``. On error the exception
+        has the attribute ``batch_index``."""

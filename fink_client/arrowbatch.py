@@ -34,6 +34,7 @@ import json
 import os
 import struct
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -291,6 +292,10 @@ class _Resolver:
         return found, body, False
 
 
+# One resolver (schema caches) per consumer, dropped with it.
+_RESOLVERS: weakref.WeakKeyDictionary[AlertConsumer, _Resolver] = weakref.WeakKeyDictionary()
+
+
 def _where(msg: Any) -> dict[str, Any]:
     return {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
 
@@ -327,9 +332,9 @@ def consume_arrow(
                           field="num_alerts")
     if c._auto_store:
         c._store_delivered()
-    resolver: _Resolver | None = getattr(c, "_arrow_resolver", None)
+    resolver = _RESOLVERS.get(c)
     if resolver is None:
-        resolver = c._arrow_resolver = _Resolver(c._decoder)
+        resolver = _RESOLVERS[c] = _Resolver(c._decoder)
     wait = float("inf") if timeout is None or timeout < 0 else float(timeout)
     deadline = time.monotonic() + wait
     while True:
@@ -376,7 +381,7 @@ def _gather(
             c._buffer.popleft()
             c._reject(msg, exc)  # raises, or skips (on_error="skip")
             continue
-        here = (decoder, is_dict, msg.topic())
+        here = (decoder, is_dict, msg.topic() or "")
         if group is not None and here != group:
             break  # another topic or schema: the next batch
         group = here
