@@ -8,6 +8,7 @@ reported as a :class:`ConfigError` naming it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -115,24 +116,62 @@ def kafka_config(user_config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def seconds(value: Any, name: str, *, forever_below_zero: bool = False) -> float:
+    """``value`` as a finite number of seconds > 0, else :class:`ConfigError` naming ``name``.
+
+    NaN and infinity are refused (a NaN deadline never passes: it would hang). With
+    ``forever_below_zero`` (``poll``/``consume`` timeouts) ``None`` or a negative value
+    means "wait indefinitely" (``inf``) and 0 means "do not wait".
+    """
+    if forever_below_zero and value is None:
+        return math.inf
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number of seconds, not {value!r}",
+                          field=name) from None
+    if forever_below_zero and number < 0:
+        return math.inf
+    if not math.isfinite(number) or number < 0 or (number == 0 and not forever_below_zero):
+        allowed = ">= 0 (or negative to wait indefinitely)" if forever_below_zero else "> 0"
+        raise ConfigError(f"{name} must be a finite number of seconds {allowed}, not {value!r}",
+                          field=name)
+    return number
+
+
 def connect_timeout(user_config: Mapping[str, Any]) -> float:
     """Seconds to wait for the broker, from ``connect_timeout`` in the user config."""
-    value = user_config.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"'connect_timeout' must be a number of seconds, not {value!r}",
-            field="connect_timeout",
-        ) from None
-    if seconds <= 0:
-        raise ConfigError("'connect_timeout' must be positive", field="connect_timeout")
-    return seconds
+    return seconds(user_config.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+                   "connect_timeout")
+
+
+#: librdkafka properties whose *value* is a secret (password, private key, token). They
+#: are the properties librdkafka flags ``_RK_SENSITIVE`` (rdkafka_conf.c) minus those
+#: whose value is not itself secret (``sasl.username``, ``ssl.key.location``: a path,
+#: ``ssl.ca.pem``: a public certificate), plus the OIDC client secret. Never put them on
+#: a command line (they would show in the process list).
+SECRET_KEYS = frozenset({
+    "sasl.password",
+    "sasl.oauthbearer.config",
+    "sasl.oauthbearer.client.secret",
+    "ssl.key.password",
+    "ssl.key.pem",
+    "ssl_key",
+    "ssl.keystore.password",
+})
+
+
+def is_secret_key(key: str) -> bool:
+    """True when the value of config key ``key`` is a secret (see :data:`SECRET_KEYS`)."""
+    k = key.strip().lower()
+    return k in SECRET_KEYS or "password" in k or "secret" in k
 
 
 def redact(config: Mapping[str, Any]) -> dict[str, Any]:
     """Copy of a config with every secret replaced by ``'***'`` (for logs and repr)."""
-    secret_words = ("password", "secret", "sasl.oauthbearer.config", "ssl.key")
     return {
-        k: ("***" if any(w in k.lower() for w in secret_words) else v) for k, v in config.items()
+        k: ("***" if is_secret_key(k) or "ssl.key" in k.lower() else v)
+        for k, v in config.items()
     }

@@ -1,11 +1,18 @@
 """AlertConsumer: Fink alerts from Kafka topics, as Python dicts, at least once.
 
-Delivery rule (README "Delivery guarantees"): the offset of an alert is *stored* only
-when the caller comes back for more (the next ``poll``/``consume`` call) or closes the consumer, and
-librdkafka commits stored offsets periodically and on ``close()``. A process that dies
-at any moment therefore loses no alert; on restart with the same group it gets again
-at most the alerts handed out since the last commit (``auto.commit.interval.ms``,
-5 s by default) plus those it held when it died.
+Delivery rule (README "Delivery guarantees"): an alert counts as processed when the caller comes back
+for more (the next ``poll``/``consume`` call or loop iteration) or calls ``close()`` or
+``commit()`` explicitly; only then is its offset *stored*, and librdkafka commits stored
+offsets periodically and on close. A process that dies at any moment therefore loses no
+alert; on restart with the same group it gets again at most the alerts handed out since
+the last commit (``auto.commit.interval.ms``, 5 s by default) plus those it held when it
+died.
+
+The exception rule: leaving a ``with AlertConsumer(...)`` block because of an exception
+(KeyboardInterrupt included), or an exception out of a ``for topic, alert in consumer``
+loop, does not process the alerts handed out by the last call, and neither does garbage
+collection (``del consumer`` without ``close()``): their offsets are not stored, so they
+come again after a restart. Leaving the block normally commits them.
 
 An undecodable message raises :class:`DecodeError` carrying topic/partition/offset and
 the raw bytes; calling ``poll``/``consume`` again continues after it (the error *is*
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -68,6 +76,9 @@ class Delivery(NamedTuple):
     alert: Alert
 
 __all__ = ["AlertConsumer", "AlertError", "DecodeError", "Delivery"]
+
+#: Largest ``num_alerts`` of one ``consume`` call (confluent-kafka's own limit).
+MAX_BATCH = 1_000_000
 
 _AUTH_CODES = {RdKafkaError._AUTHENTICATION, RdKafkaError.SASL_AUTHENTICATION_FAILED}
 _TOPIC_AUTH_CODES = {RdKafkaError.TOPIC_AUTHORIZATION_FAILED}
@@ -155,6 +166,11 @@ class AlertConsumer:
     ``dead_letter``: folder where undecodable messages are kept with their reason.
     ``auto_store=False``: offsets are stored only by :meth:`store_delivered` or
     :meth:`commit`, for callers that must first make alerts durable (sinks).
+
+    At least once: an alert counts as processed when you come back for more (next
+    ``poll``/``consume``/iteration) or call ``close()``/``commit()``. Leaving a ``with``
+    block by an exception, or dropping the consumer without ``close()``, leaves the
+    alerts of the last call to be delivered again after a restart (the exception rule).
     """
 
     def __init__(
@@ -169,17 +185,14 @@ class AlertConsumer:
         auto_store: bool = True,
     ) -> None:
         self._auto_store = bool(auto_store)
-        if isinstance(topics, str):
-            topics = [topics]
-        topics = list(topics)
-        if not topics or not all(isinstance(t, str) and t for t in topics):
-            raise ConfigError("topics must be a non-empty list of topic names", field="topics")
+        self._closed = True  # until the Kafka consumer exists (for __del__)
+        topics = _topic_list(topics)
         if on_error not in ("raise", "skip"):
             raise ConfigError(f"on_error must be 'raise' or 'skip', not {on_error!r}",
                               field="on_error")
         self.topics = topics
+        self._kafka_config = _config.kafka_config(config)  # ConfigError unless a dict
         self._user_config = dict(config)
-        self._kafka_config = _config.kafka_config(config)
         self._connect_timeout = _config.connect_timeout(config)
         self._servers = self._kafka_config["bootstrap.servers"]
         self._group = self._kafka_config["group.id"]
@@ -193,7 +206,6 @@ class AlertConsumer:
         self._buffer: collections.deque[confluent_kafka.Message] = collections.deque()
         self._to_store: dict[tuple[str, int], int] = {}
         self._handed_out: dict[tuple[str, int], int] = {}
-        self._closed = False
         self._decoder = Decoder(schema, id_resolver=id_resolver)
         self._connected_once = False  # any metadata answer seen: later failures are outages
         self._outage_since: float | None = None  # when every broker went away, if they did
@@ -214,10 +226,15 @@ class AlertConsumer:
             self._consumer = Consumer(kcfg)
         except KafkaException as exc:
             raise _config_error_from(exc) from None
+        self._closed = False
         try:
             self._check_topics()
             self._load_side_schemas()
-            self._consumer.subscribe(topics, on_revoke=self._on_revoke)
+            try:
+                self._consumer.subscribe(topics, on_revoke=self._on_revoke)
+            except KafkaException as exc:  # e.g. a pattern librdkafka's regex refuses
+                raise ConfigError(f"cannot subscribe to {topics!r}: {exc.args[0].str()}; "
+                                  "check the topic names and patterns", field="topics") from None
         except BaseException:
             self._consumer.close()
             self._closed = True
@@ -416,9 +433,9 @@ class AlertConsumer:
         ``timeout=-1`` waits indefinitely (as in confluent-kafka).
         """
         self._check_open()
+        wait = _config.seconds(timeout, "timeout", forever_below_zero=True)
         if self._auto_store:
             self._store_delivered()
-        wait = float("inf") if timeout is None or timeout < 0 else float(timeout)
         deadline = time.monotonic() + wait
         while True:
             if not self._buffer:
@@ -449,12 +466,13 @@ class AlertConsumer:
         gives its partition, offset, timestamp and raw key (for sinks and lag display).
         """
         self._check_open()
-        if not isinstance(num_alerts, int) or num_alerts < 1:
-            raise ConfigError(f"num_alerts must be a positive integer, not {num_alerts!r}",
-                              field="num_alerts")
+        if (not isinstance(num_alerts, int) or isinstance(num_alerts, bool)
+                or not 1 <= num_alerts <= MAX_BATCH):
+            raise ConfigError(f"num_alerts must be an integer from 1 to {MAX_BATCH:,}, not "
+                              f"{num_alerts!r}", field="num_alerts")
+        wait = _config.seconds(timeout, "timeout", forever_below_zero=True)
         if self._auto_store:
             self._store_delivered()
-        wait = float("inf") if timeout is None or timeout < 0 else float(timeout)
         deadline = time.monotonic() + wait
         out: list[Delivery] = []
         while len(out) < num_alerts:
@@ -498,7 +516,11 @@ class AlertConsumer:
         return consume_arrow(self, num_alerts, timeout)
 
     def __iter__(self) -> Iterator[tuple[str, Alert]]:
-        """Iterate over alerts forever (until ``close()`` or KeyboardInterrupt)."""
+        """Iterate over alerts forever (until ``close()`` or KeyboardInterrupt).
+
+        An alert is processed when the loop asks for the next one: an exception in the
+        loop body leaves it to be delivered again (unless ``close()`` is then called).
+        """
         while not self._closed:
             got = self.poll(1.0)
             if got[0] is not None:
@@ -522,12 +544,26 @@ class AlertConsumer:
                     from None
 
     def close(self) -> None:
-        """Commit the offsets of the alerts handed out, and leave the group. Idempotent."""
+        """Commit the offsets of the alerts handed out, and leave the group. Idempotent.
+
+        Calling ``close()`` says the alerts of the last call were processed (see the
+        exception rule in the module docstring).
+        """
+        self._close(store_last=self._auto_store)
+
+    def _close(self, *, store_last: bool) -> None:
+        """Leave the group; store the last call's alerts only if ``store_last``.
+
+        Alerts of earlier calls were stored when the caller came back for more, and
+        librdkafka commits those on close either way.
+        """
         if self._closed:
             return
         self._closed = True
-        if self._auto_store:
+        if store_last:
             self._store_delivered()
+        else:  # not processed: the group gets them again after a restart
+            self._to_store.clear()
         try:
             self._consumer.close()  # commits stored offsets (auto-commit is on)
         except (KafkaException, RuntimeError) as exc:
@@ -536,18 +572,22 @@ class AlertConsumer:
     def __enter__(self) -> AlertConsumer:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        # The exception rule: leaving the block by an exception (KeyboardInterrupt
+        # included) does not count as processing the alerts of the last call.
+        self._close(store_last=self._auto_store and exc_type is None)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return (f"AlertConsumer(topics={self.topics!r}, group_id={self._group!r}, "
                 f"servers={self._servers!r}, {state})")
 
-    def __del__(self) -> None:  # best effort: never leave a consumer in the group
+    def __del__(self) -> None:
+        # Best effort: never leave a consumer in the group. Garbage collection is not a
+        # sign that the last alerts were processed: they are not stored.
         try:
             if not self._closed:
-                self.close()
+                self._close(store_last=False)
         except Exception:
             pass
 
@@ -561,6 +601,27 @@ def _position(msg: confluent_kafka.Message) -> tuple[str, int, int]:
     topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
     assert topic is not None and partition is not None and offset is not None, msg
     return topic, partition, offset
+
+
+def _topic_list(topics: Any) -> list[str]:
+    """``topics`` as a list of names, or :class:`ConfigError` (patterns checked too)."""
+    if isinstance(topics, str):
+        topics = [topics]
+    if not isinstance(topics, Iterable):
+        raise ConfigError(f"topics must be a topic name or a list of them, not {topics!r}",
+                          field="topics")
+    topics = list(topics)
+    if not topics or not all(isinstance(t, str) and t for t in topics):
+        raise ConfigError(f"topics must be a non-empty list of topic names, not {topics!r}",
+                          field="topics")
+    for name in topics:
+        if name.startswith("^"):
+            try:
+                re.compile(name)
+            except re.error as exc:
+                raise ConfigError(f"topic pattern {name!r} is not a valid regular expression: "
+                                  f"{exc}", field="topics") from None
+    return topics
 
 
 def _config_error_from(exc: KafkaException) -> ConfigError:
