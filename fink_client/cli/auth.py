@@ -17,7 +17,7 @@ from typing import Any
 
 from fink_client import credentials
 from fink_client.cli.common import add_json_flag, print_json
-from fink_client.config import DEFAULT_SERVERS
+from fink_client.config import DEFAULT_SERVERS, is_secret_key
 from fink_client.errors import ConfigError, CredentialsError
 
 
@@ -50,7 +50,7 @@ def kafka_options(pairs: list[str]) -> dict[str, str]:
         key = key.strip()
         if not sep or not key:
             raise UsageError(f"-X expects KEY=VALUE, not {pair!r}")
-        if "password" in key.lower() or "secret" in key.lower():
+        if is_secret_key(key):
             raise UsageError(f"-X {key}=...: never put a secret on the command line (it shows "
                              "in the process list); use `finkctl auth register`")
         out[key] = value
