@@ -45,6 +45,7 @@ from fink_client.errors import (
     AuthenticationError,
     BrokerUnreachableError,
     ConfigError,
+    DeadLetterError,
     DecodeError,
     GroupAuthorizationError,
     KafkaError,
@@ -419,10 +420,18 @@ class AlertConsumer:
         )
 
     def _reject(self, msg: confluent_kafka.Message, exc: DecodeError) -> None:
-        """Deliver an undecodable message as its error: dead-letter it, then raise or skip."""
-        self._mark_delivered(msg)  # the error is its delivery: it is not raised forever
+        """Deliver an undecodable message as its error: dead-letter it, then raise or skip.
+
+        The dead-letter entry is durable before the message counts as delivered; if it
+        cannot be written, :class:`DeadLetterError` is raised and the message comes again.
+        """
         if self._dead_letter is not None:
-            self._dead_letter.write(msg.value(), msg.key(), exc)
+            try:
+                self._dead_letter.write(msg.value(), msg.key(), exc)
+            except DeadLetterError:
+                self._buffer.appendleft(msg)  # the next call tries again
+                raise
+        self._mark_delivered(msg)  # the error is its delivery: it is not raised forever
         if self._on_error == "raise":
             raise exc
         log.warning("skipped undecodable message: %s", exc)

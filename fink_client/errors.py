@@ -132,6 +132,13 @@ class DecodeError(AlertError):
         super().__init__(message, **where)
 
 
+class DeadLetterError(AlertError):
+    """An undecodable message could not be kept in the dead-letter folder (disk full,
+    folder not writable). The message was not marked delivered: it comes again.
+    ``path`` is the folder; topic/partition/offset name the message.
+    """
+
+
 class FileFormatError(AlertError):
     """An alert file (Avro, Parquet, JSON) is corrupt or of an unknown format."""
 
@@ -148,6 +155,7 @@ __all__ = [
     "BrokerUnreachableError",
     "ConfigError",
     "CredentialsError",
+    "DeadLetterError",
     "DecodeError",
     "FileFormatError",
     "GroupAuthorizationError",

@@ -49,7 +49,8 @@ def atomic_write(path: str | Path, *, overwrite: bool = False) -> Iterator[Binar
             os.unlink(tmp)
         fsync_dir(path.parent)
     except BaseException:
-        fh.close()
+        with contextlib.suppress(OSError):  # closing flushes again: a full disk fails again
+            fh.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
