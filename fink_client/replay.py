@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import struct
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -25,8 +26,15 @@ import fastavro
 from confluent_kafka import KafkaException, Producer
 
 from fink_client import codec
+from fink_client import config as _config
 from fink_client.config import SASL_MECHANISM
-from fink_client.errors import ConfigError, FileFormatError, KafkaError
+from fink_client.errors import (
+    AuthenticationError,
+    BrokerUnreachableError,
+    ConfigError,
+    FileFormatError,
+    KafkaError,
+)
 
 WIRE_FORMATS = ("fink", "confluent", "container")
 
@@ -63,7 +71,8 @@ def producer_config(user_config: Mapping[str, Any]) -> dict[str, Any]:
     """confluent-kafka producer config from a fink-style config.
 
     ``bootstrap.servers`` is required; ``username``/``password`` switch to SASL/SCRAM;
-    other keys pass through to librdkafka.
+    other keys pass through to librdkafka. librdkafka's own log lines (one per failed
+    connection attempt) go to the ``fink_client.librdkafka`` logger, quiet by default.
     """
     cfg = dict(user_config)
     if not cfg.get("bootstrap.servers"):
@@ -72,9 +81,11 @@ def producer_config(user_config: Mapping[str, Any]) -> dict[str, Any]:
         "linger.ms": 20,
         "message.max.bytes": 16 * 1024 * 1024,
         "compression.type": "none",
+        "logger": logging.getLogger("fink_client.librdkafka"),
     }
     username, password = cfg.pop("username", None), cfg.pop("password", None)
-    cfg.pop("group_id", None)
+    for key in ("group_id", "connect_timeout", "survey"):
+        cfg.pop(key, None)
     if username is not None:
         out.update({"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": SASL_MECHANISM,
                     "sasl.username": username, "sasl.password": str(password)})
@@ -126,10 +137,20 @@ def publish(
 ) -> int:
     """Send ``(schema, record)`` pairs to ``topic``; return how many were delivered.
 
-    ``rate`` limits the send rate (alerts per second). Raises :class:`KafkaError` if any
-    message could not be delivered.
+    ``rate`` limits the send rate (alerts per second). The broker must answer within
+    ``connect_timeout`` seconds (config key, 15 s by default), else
+    :class:`BrokerUnreachableError` (or :class:`AuthenticationError`) is raised before
+    anything is sent. Raises :class:`KafkaError` if any message could not be delivered.
     """
-    producer = Producer(producer_config(config))
+    errors: list[Any] = []
+    pconf = producer_config(config)
+    pconf["error_cb"] = errors.append
+    try:
+        producer = Producer(pconf)
+    except KafkaException as exc:
+        raise ConfigError(f"invalid Kafka configuration: {exc.args[0].str()}") from None
+    _wait_for_broker(producer, errors, pconf["bootstrap.servers"],
+                     _config.connect_timeout(config))
     encoder = Encoder(wire, schema_id)
     failures: list[str] = []
     delivered = 0
@@ -165,6 +186,30 @@ def publish(
             topic=topic,
         )
     return delivered
+
+
+def _wait_for_broker(producer: Producer, errors: list[Any], servers: str,
+                     timeout: float) -> None:
+    """Return once the broker answers; typed error within ``timeout`` s otherwise."""
+    from fink_client.consumer import translate_kafka_error
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            producer.list_topics(timeout=max(0.1, min(deadline - time.monotonic(), 1.0)))
+            return
+        except KafkaException:
+            producer.poll(0)  # serves error_cb: authentication failures land there
+            for err in errors:
+                typed = translate_kafka_error(err, servers=servers)
+                if isinstance(typed, AuthenticationError) or err.fatal():
+                    raise typed from None
+            if time.monotonic() >= deadline:
+                raise BrokerUnreachableError(
+                    f"no answer from the Kafka broker(s) {servers} within {timeout:g} s; check "
+                    "the servers, your network, and that the broker is up (`finkctl broker "
+                    "status` for the local one)"
+                ) from None
 
 
 def replay(

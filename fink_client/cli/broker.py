@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fink_client.cli.common import seconds
 from fink_client.errors import BrokerError
 from fink_client.localkafka import (
     DEMO_PASSWORD,
@@ -77,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     common(start)
     start.add_argument("--heap", default="512m", help="JVM maximum heap (default: %(default)s)")
     start.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds to wait for the broker to be ready"
+        "--timeout", type=seconds, default=120.0, help="seconds to wait for the broker to be ready"
     )
     start.set_defaults(func=cmd_start)
 

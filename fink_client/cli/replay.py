@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-from fink_client.cli.common import add_json_flag, add_server_flags, print_json
-from fink_client.errors import ConfigError
+from fink_client.cli.common import (
+    add_json_flag,
+    add_server_flags,
+    positive_int,
+    positive_number,
+    print_json,
+)
+from fink_client.errors import BrokerUnreachableError, ConfigError
 from fink_client.replay import WIRE_FORMATS, replay
 
 
@@ -24,9 +29,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--topic", required=True, help="destination topic")
     p.add_argument("--wire", choices=WIRE_FORMATS, default="fink",
                    help="wire format (default: fink = schema in key)")
-    p.add_argument("--rate", type=float, default=None, metavar="N",
+    p.add_argument("--rate", type=positive_number, default=None, metavar="N",
                    help="send at most N alerts per second")
-    p.add_argument("--loop", type=int, default=1, metavar="K", help="send the files K times")
+    p.add_argument("--loop", type=positive_int, default=1, metavar="K",
+                   help="send the files K times")
     add_server_flags(p)
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -34,6 +40,14 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _target(args: argparse.Namespace) -> dict:
+    """Producer config: ``--servers`` (and credentials), else the local broker's."""
+    cfg = _servers(args)
+    if args.connect_timeout is not None:
+        cfg["connect_timeout"] = args.connect_timeout
+    return cfg
+
+
+def _servers(args: argparse.Namespace) -> dict:
     if args.servers:
         cfg: dict = {"bootstrap.servers": args.servers}
         if args.username:
@@ -46,16 +60,15 @@ def _target(args: argparse.Namespace) -> dict:
 
     state = running_broker()
     if state is None:
-        raise ConfigError("no --servers given and no local broker running "
-                          "(start one with `finkctl broker start`)")
+        raise BrokerUnreachableError(
+            "no --servers given and no local broker is running: start it with "
+            "`finkctl broker start`, or give --servers HOST:PORT"
+        )
     return {"bootstrap.servers": state["admin_servers"]}
 
 
 def run(args: argparse.Namespace) -> int:
     """Publish the files and report how many alerts went out."""
-    if args.loop < 1 or (args.rate is not None and args.rate <= 0):
-        print("finkctl replay: error: --loop and --rate must be positive", file=sys.stderr)
-        return 2
     n = replay(args.files, args.topic, _target(args), wire=args.wire, rate=args.rate,
                loop=args.loop)
     if args.json:
