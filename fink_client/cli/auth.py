@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from fink_client import credentials
-from fink_client.cli.common import add_json_flag, print_json
+from fink_client.cli.common import add_json_flag, print_json, seconds
 from fink_client.config import DEFAULT_SERVERS, is_secret_key
 from fink_client.errors import ConfigError, CredentialsError
 
@@ -35,7 +35,7 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
                    help="whose credentials to use (default: the only registered one, or ztf)")
     g.add_argument("--servers", help="Kafka bootstrap servers host:port[,host:port]")
     g.add_argument("--group-id", help="consumer group (overrides the registered one)")
-    g.add_argument("--connect-timeout", type=float, default=None, metavar="S",
+    g.add_argument("--connect-timeout", type=seconds, default=None, metavar="S",
                    help="seconds to wait for the servers before failing (default 15)")
     g.add_argument("-X", dest="kafka_options", action="append", default=[],
                    metavar="KEY=VALUE",
@@ -52,7 +52,8 @@ def kafka_options(pairs: list[str]) -> dict[str, str]:
             raise UsageError(f"-X expects KEY=VALUE, not {pair!r}")
         if is_secret_key(key):
             raise UsageError(f"-X {key}=...: never put a secret on the command line (it shows "
-                             "in the process list); use `finkctl auth register`")
+                             "in the process list); register passwords with `finkctl auth "
+                             "register`, give private keys as files (-X ssl.key.location=...)")
         out[key] = value
     return out
 
@@ -112,7 +113,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="read the password from the first line of standard input")
     r.add_argument("--check", action="store_true",
                    help="connect once with these credentials before saving them")
-    r.add_argument("--connect-timeout", type=float, default=15.0, metavar="S",
+    r.add_argument("--connect-timeout", type=seconds, default=15.0, metavar="S",
                    help="seconds to wait for the servers with --check (default 15)")
     r.set_defaults(func=run_register)
 

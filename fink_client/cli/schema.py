@@ -23,7 +23,7 @@ from typing import Any
 
 from fink_client import schemas
 from fink_client.cli.auth import add_connection_flags, quiet_librdkafka, user_config
-from fink_client.cli.common import add_json_flag, print_json
+from fink_client.cli.common import add_json_flag, print_json, seconds
 from fink_client.errors import CredentialsError, SchemaError, UnknownTopicError
 
 ALERT_SUFFIXES = (".avro", ".gz", ".parquet", ".jsonl")
@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, metavar="N",
                    help="show N levels of nesting (1 = top-level fields only)")
     p.add_argument("--no-doc", action="store_true", help="hide the field docs")
-    p.add_argument("--timeout", type=float, default=15.0, metavar="S",
+    p.add_argument("--timeout", type=seconds, default=15.0, metavar="S",
                    help="seconds to wait for a topic's first message (default 15)")
     add_connection_flags(p)
     add_json_flag(p)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fink_client.cli.auth import UsageError, add_connection_flags, quiet_librdkafka, user_config
-from fink_client.cli.common import add_json_flag, print_json
+from fink_client.cli.common import add_json_flag, print_json, seconds
 from fink_client.consumer import AlertConsumer, Delivery
 from fink_client.errors import ConfigError
 from fink_client.offsets import OffsetsClient, parse_target
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--until-end", action="store_true",
                    help="stop once the topics are drained (end offsets taken at start)")
-    p.add_argument("--timeout", type=float, metavar="S",
+    p.add_argument("--timeout", type=seconds, metavar="S",
                    help="stop after S seconds without any new alert")
     p.add_argument("--dead-letter", metavar="DIR",
                    help="keep undecodable messages (raw bytes + reason) in DIR and go on; "
