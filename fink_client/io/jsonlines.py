@@ -14,18 +14,42 @@ that they come back exactly when read with the alert's Avro schema:
 - timestamps (``timestamp-*`` logical types): ISO 8601 strings with microseconds.
 
 :func:`decode_alert` undoes all of this using the schema.
+
+Files and their schema: a writer given the Avro schema stores it once per folder as
+:func:`schema_file_name` and, beside each data file ``X.jsonl``, the link
+``_X.jsonl.schema`` naming that side file (:func:`link_name`). Files without a link
+(other tools, older versions) are paired by content instead (:func:`conforms`).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import math
 from collections.abc import Mapping
 from typing import Any
 
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def schema_file_name(schema: Mapping[str, Any]) -> str:
+    """``_schema-<fingerprint>.avsc``: the side file holding ``schema`` beside JSON lines
+    (fingerprint: SHA-256 prefix of its canonical JSON, so equal schemas share a file)."""
+    return f"_schema-{hashlib.sha256(schema_bytes(schema)).hexdigest()[:16]}.avsc"
+
+
+def schema_bytes(schema: Mapping[str, Any]) -> bytes:
+    """The canonical JSON text of ``schema`` stored in its side file."""
+    return json.dumps(schema, sort_keys=True).encode()
+
+
+def link_name(data_name: str) -> str:
+    """Name of the file pairing data file ``data_name`` with its schema side file: it
+    holds the side file's name, so a reader picks exactly the schema it was written with.
+    """
+    return f"_{data_name}.schema"
 
 
 def _float(x: float) -> float | str:
@@ -61,6 +85,32 @@ def encode_alert(alert: Mapping[str, Any], drop_bytes: bool = False) -> bytes:
     text = json.dumps(to_jsonable(alert, drop_bytes), ensure_ascii=False, allow_nan=False,
                       separators=(",", ":"))
     return text.encode("utf-8") + b"\n"
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) or v in _SPECIAL
+
+
+def _is_bytes(schema: Any) -> bool:
+    """A field ``drop_bytes`` leaves out: bytes, or a union of null and bytes."""
+    if isinstance(schema, list):
+        return "bytes" in schema and all(b in ("null", "bytes") for b in schema)
+    if isinstance(schema, dict):
+        return schema.get("type") == "bytes" and "logicalType" not in schema
+    return schema == "bytes"
+
+
+#: What each Avro primitive looks like once encoded by :func:`encode_alert`.
+_PRIMITIVE_JSON: dict[str, Any] = {
+    "null": lambda v: v is None,
+    "boolean": lambda v: isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "long": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": _is_number,
+    "double": _is_number,
+    "string": lambda v: isinstance(v, str),
+    "bytes": lambda v: isinstance(v, str),
+}
 
 
 class _SchemaDecoder:
@@ -135,6 +185,51 @@ class _SchemaDecoder:
                                                for k, v in value.items()}
         return self.decode(kind, value, namespace)
 
+    def conforms(self, schema: Any, value: Any, namespace: str | None = None) -> bool:
+        """True when ``value`` (parsed JSON) is what :func:`encode_alert` writes for a
+        value of ``schema``: every record has exactly the schema's fields (bytes fields
+        may be missing: ``drop_bytes``), and every value has the JSON form of its type.
+        """
+        if isinstance(schema, list):
+            return any(self.conforms(b, value, namespace) for b in schema)
+        if isinstance(schema, str):
+            check = _PRIMITIVE_JSON.get(schema)
+            if check is not None:
+                return check(value)
+            named = self.named.get(schema) or self.named.get(f"{namespace}.{schema}")
+            return named is not None and self.conforms(named, value, namespace)
+        kind = schema["type"]
+        if isinstance(kind, (list, dict)):
+            return self.conforms(kind, value, namespace)
+        if schema.get("logicalType") in ("timestamp-micros", "timestamp-millis") \
+                and isinstance(value, str):
+            return True
+        if kind in ("record", "error"):
+            if not isinstance(value, dict):
+                return False
+            ns = schema.get("namespace", namespace)
+            if "." in schema["name"]:
+                ns = schema["name"].rsplit(".", 1)[0]
+            fields = {f["name"]: f["type"] for f in schema["fields"]}
+            if not set(value) <= set(fields):
+                return False
+            return all(
+                self.conforms(ftype, value[name], ns) if name in value
+                else _is_bytes(ftype)
+                for name, ftype in fields.items()
+            )
+        if kind == "enum":
+            return isinstance(value, str) and value in schema.get("symbols", ())
+        if kind == "fixed":
+            return isinstance(value, str)
+        if kind == "array":
+            return isinstance(value, list) and all(
+                self.conforms(schema["items"], v, namespace) for v in value)
+        if kind == "map":
+            return isinstance(value, dict) and all(
+                self.conforms(schema["values"], v, namespace) for v in value.values())
+        return self.conforms(kind, value, namespace)
+
     def _register(self, schema: Mapping[str, Any], ns: str | None) -> None:
         name = schema["name"]
         self.named[name] = schema
@@ -157,3 +252,9 @@ def schema_decoder(schema: Mapping[str, Any]) -> Any:
     """A function ``parsed JSON line -> alert dict`` for ``schema`` (build once, reuse)."""
     decoder = _SchemaDecoder(schema)
     return lambda obj: decoder.decode(schema, obj)
+
+
+def conforms(obj: Any, schema: Mapping[str, Any]) -> bool:
+    """True when the parsed JSON line ``obj`` is an alert of ``schema`` as written by
+    :func:`encode_alert` (exact nested field names and JSON value forms)."""
+    return _SchemaDecoder(schema).conforms(schema, obj)

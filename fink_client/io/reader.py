@@ -8,8 +8,8 @@ recursively (files named ``*.avro``, ``*.avro.gz``, ``*.parquet``, ``*.jsonl``, 
 by path; hidden files, e.g. in-progress temporary files, are skipped).
 
 JSON-lines files need the Avro schema to restore bytes, NaN and timestamps: pass
-``schema=``, or keep the ``_schema-*.avsc`` file that :class:`~fink_client.io.JsonLinesWriter`
-writes beside them.
+``schema=``, or keep the ``_schema-*.avsc`` and ``_*.jsonl.schema`` files that
+:class:`~fink_client.io.JsonLinesWriter` writes beside them (see :mod:`.jsonlines`).
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from typing import Any, BinaryIO
 import fastavro
 import pyarrow as pa
 
-from fink_client import codec
-from fink_client.errors import AlertError, FileFormatError
+from fink_client import codec, survey
+from fink_client.errors import AlertError, FileFormatError, SchemaError
 from fink_client.io import arrow as arrow_io
 from fink_client.io import jsonlines
+from fink_client.compare import alerts_equal
 
 DATA_SUFFIXES = (".avro", ".avro.gz", ".parquet", ".parq", ".jsonl", ".ndjson")
 PathLike = str | Path
@@ -72,6 +73,14 @@ def sniff(path: Path) -> str:
         "Avro container, Parquet or JSON lines",
         path=str(path),
     )
+
+
+def _unifiable(a: pa.Schema, b: pa.Schema) -> bool:
+    try:
+        pa.unify_schemas([a, b], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+    return True
 
 
 def _wrap(path: Path, exc: Exception, what: str) -> FileFormatError:
@@ -136,7 +145,21 @@ class AlertReader:
 
     @staticmethod
     def _json_side_schema(path: Path) -> dict[str, Any] | None:
-        """The ``_schema-*.avsc`` beside a JSON-lines file whose fields match its first line."""
+        """The schema of a JSON-lines file: the side file its link names (exact), else the
+        ``_schema-*.avsc`` beside it that its first alert conforms to, field by field at
+        every depth (:func:`jsonlines.conforms`).
+
+        ``None`` when there is no side file; :class:`SchemaError` when there are side
+        files but none matches, or several that would decode the alert differently.
+        """
+        link = path.with_name(jsonlines.link_name(path.name))
+        if link.exists():  # written with this schema: exact
+            try:
+                side = path.with_name(link.read_text(encoding="utf-8").strip())
+                return json.loads(side.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise SchemaError(f"the schema file named by {link.name} is missing or "
+                                  f"unreadable: {exc}; pass schema=...", path=str(path)) from exc
         candidates = sorted(path.parent.glob("_schema-*.avsc"))
         if not candidates:
             return None
@@ -145,11 +168,29 @@ class AlertReader:
                 first = json.loads(fh.readline() or b"{}")
         except ValueError as exc:
             raise _wrap(path, exc, "JSON lines") from exc
+        matching: list[tuple[Path, dict[str, Any], dict[str, Any]]] = []
         for cand in candidates:
-            schema = json.loads(cand.read_text(encoding="utf-8"))
-            if set(first) <= {f["name"] for f in schema.get("fields", [])}:
-                return schema
-        return None
+            try:
+                schema = json.loads(cand.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise _wrap(cand, exc, "Avro schema") from exc
+            if jsonlines.conforms(first, schema):
+                try:  # e.g. text that is not base64 under a bytes field: no match
+                    matching.append((cand, schema, jsonlines.decode_alert(first, schema)))
+                except (ValueError, TypeError, KeyError):
+                    continue
+        names = (", ".join(c.name for c, _, _ in matching)
+                 or ", ".join(c.name for c in candidates))
+        if not matching:
+            raise SchemaError(
+                f"no schema file beside it ({names}) matches its alerts: pass the Avro "
+                "schema with schema=...", path=str(path))
+        decoded = [d for _, _, d in matching]
+        if any(not alerts_equal([d], [decoded[0]]) for d in decoded[1:]):
+            raise SchemaError(
+                f"several schema files beside it ({names}) match its alerts but decode them "
+                "differently: pass the right one with schema=...", path=str(path))
+        return matching[0][1]
 
     # -- iteration ----------------------------------------------------------------------
     @staticmethod
@@ -205,11 +246,13 @@ class AlertReader:
         import pyarrow.parquet as pq
 
         tables = []
+        table_paths: list[Path] = []  # the file of each table
         for path in self.paths:
             kind = sniff(path)
             try:
                 if kind == "parquet":
                     tables.append(pq.read_table(path))
+                    table_paths.append(path)
                     continue
                 schema = self.file_schema(path)
                 rows = list(self._iter_file(path))
@@ -220,6 +263,7 @@ class AlertReader:
                 arrow_schema = arrow_io.avro_to_arrow_schema(schema)
                 tables.append(pa.Table.from_batches(
                     [arrow_io.to_record_batch(rows, arrow_schema)], schema=arrow_schema))
+                table_paths.append(path)
             except AlertError:
                 raise
             except Exception as exc:
@@ -230,7 +274,40 @@ class AlertReader:
                     else pa.table({}))
         if all(t.schema == tables[0].schema for t in tables):
             return pa.concat_tables(tables)
-        return pa.concat_tables(tables, promote_options="permissive")
+        try:
+            return pa.concat_tables(tables, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise self._not_one_table(tables, table_paths, exc) from None
+
+    def _not_one_table(self, tables: list[pa.Table], paths: list[Path],
+                       exc: Exception) -> SchemaError:
+        """The error for files whose schemas cannot share one table (e.g. ZTF and LSST)."""
+        first = paths[0]
+        other = next(
+            (p for p, t in zip(paths[1:], tables[1:], strict=True)
+             if not _unifiable(tables[0].schema, t.schema)),
+            paths[-1],
+        )
+        return SchemaError(
+            f"these files cannot be one table: {first} holds {self._describe(first)} and "
+            f"{other} holds {self._describe(other)} ({exc}); read each kind separately, "
+            "e.g. AlertReader(<files of one survey>).to_arrow(), or iterate the reader to get "
+            "dicts of any schema",
+            path=str(other),
+        )
+
+    def _describe(self, path: Path) -> str:
+        """``ZTF alerts (schema ztf.alert)``-like description of a file's schema."""
+        try:
+            schema = self.file_schema(path) or {}
+        except AlertError:
+            schema = {}
+        name = ".".join(x for x in (schema.get("namespace"), schema.get("name")) if x)
+        try:
+            kind = f"{survey.detect_survey(schema).upper()} alerts"
+        except (AlertError, AttributeError, KeyError, TypeError):
+            kind = "alerts"
+        return f"{kind} (schema {name or 'unnamed'})"
 
     def to_pandas(self) -> Any:
         """All alerts as a pandas DataFrame.

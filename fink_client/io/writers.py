@@ -333,12 +333,11 @@ class JsonLinesWriter(AlertWriter):
     def _prepare(self, schema_json: dict[str, Any] | None) -> None:
         if schema_json is None:
             return
-        text = json.dumps(schema_json, sort_keys=True).encode()
-        path = self.folder / f"_schema-{hashlib.sha256(text).hexdigest()[:16]}.avsc"
+        path = self.folder / jsonlines.schema_file_name(schema_json)
         if not path.exists():
             try:
                 with atomic_write(path) as fh:
-                    fh.write(text)
+                    fh.write(jsonlines.schema_bytes(schema_json))
             except FileExistsError:
                 pass
 
@@ -347,6 +346,10 @@ class JsonLinesWriter(AlertWriter):
 
     def _write_file(self, fh: BinaryIO, chunk: list[Mapping[str, Any]],
                     schema_json: dict[str, Any] | None, stem: str) -> None:
+        if schema_json is not None:  # the pairing is durable before the data file appears
+            link = self.folder / jsonlines.link_name(f"{stem}{self.suffix}")
+            with atomic_write(link, overwrite=True) as out:
+                out.write(jsonlines.schema_file_name(schema_json).encode())
         fh.write(self._encode(chunk))
 
     def _same(self, path: Path, chunk: list[Mapping[str, Any]],
