@@ -463,7 +463,8 @@ class AlertConsumer:
             return _position(msg)[0], alert
 
     def consume(self, num_alerts: int = 1, timeout: float = -1) -> list[tuple[str, Alert]]:
-        """Up to ``num_alerts`` alerts as ``(topic, alert)`` pairs, waiting at most ``timeout`` s.
+        """Up to ``num_alerts`` (1 to :data:`MAX_BATCH`) alerts as ``(topic, alert)`` pairs,
+        waiting at most ``timeout`` s (negative: indefinitely; NaN is a :class:`ConfigError`).
 
         Returns what arrived in time (possibly an empty list). If a message cannot be
         decoded, the alerts before it are returned and the next call raises its error.
