@@ -1,12 +1,12 @@
 """AlertConsumer: Fink alerts from Kafka topics, as Python dicts, at least once.
 
-Delivery rule (README "Delivery guarantees"): an alert counts as processed when the caller comes back
-for more (the next ``poll``/``consume`` call or loop iteration) or calls ``close()`` or
-``commit()`` explicitly; only then is its offset *stored*, and librdkafka commits stored
-offsets periodically and on close. A process that dies at any moment therefore loses no
-alert; on restart with the same group it gets again at most the alerts handed out since
-the last commit (``auto.commit.interval.ms``, 5 s by default) plus those it held when it
-died.
+Delivery rule (README "Delivery guarantees"): an alert counts as processed when the
+caller comes back for more (the next ``poll``/``consume`` call or loop iteration) or
+calls ``close()`` or ``commit()`` explicitly; only then is its offset *stored*, and
+librdkafka commits stored offsets periodically and on close. A process that dies at any
+moment therefore loses no alert; on restart with the same group it gets again at most
+the alerts handed out since the last commit (``auto.commit.interval.ms``, 5 s by
+default) plus those it held when it died.
 
 The exception rule: leaving a ``with AlertConsumer(...)`` block because of an exception
 (KeyboardInterrupt included), or an exception out of a ``for topic, alert in consumer``

@@ -25,10 +25,10 @@ import fastavro
 import pyarrow as pa
 
 from fink_client import codec, survey
+from fink_client.compare import alerts_equal
 from fink_client.errors import AlertError, FileFormatError, SchemaError
 from fink_client.io import arrow as arrow_io
 from fink_client.io import jsonlines
-from fink_client.compare import alerts_equal
 
 DATA_SUFFIXES = (".avro", ".avro.gz", ".parquet", ".parq", ".jsonl", ".ndjson")
 PathLike = str | Path
