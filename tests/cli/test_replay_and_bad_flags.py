@@ -70,6 +70,16 @@ def test_replay_to_an_unreachable_broker_fails_fast_in_one_line(tmp_path: Path) 
     assert "rdkafka" not in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.integration
+def test_replay_with_a_wrong_password_is_an_authentication_error(kafka, tmp_path: Path) -> None:
+    env = dict(_env(tmp_path), FINK_PASSWORD="wrong-password")
+    r = finkctl("replay", str(FINK), "--topic", "t", "--servers", kafka.bootstrap_servers,
+                "--username", "alice", env=env, timeout=45)
+    assert r.returncode == 1
+    assert "authentication failed" in r.stderr and "wrong-password" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr[:2000]
+
+
 @pytest.mark.parametrize("args", [
     ("stream", "t", "--timeout", "nan"),
     ("stream", "t", "--connect-timeout", "nan"),
