@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from fink_client import codec, fastdecode, wire
-from fink_client.errors import AlertError, ConfigError, DecodeError, SchemaError
+from fink_client import config as _config
+from fink_client.errors import AlertError, DecodeError, SchemaError
 from fink_client.io import arrow
 
 if TYPE_CHECKING:
@@ -327,15 +328,13 @@ def consume_arrow(
     """
     c = consumer
     c._check_open()
-    if not isinstance(num_alerts, int) or num_alerts < 1:
-        raise ConfigError(f"num_alerts must be a positive integer, not {num_alerts!r}",
-                          field="num_alerts")
+    _config.num_alerts(num_alerts)
+    wait = _config.seconds(timeout, "timeout", forever_below_zero=True)
     if c._auto_store:
         c._store_delivered()
     resolver = _RESOLVERS.get(c)
     if resolver is None:
         resolver = _RESOLVERS[c] = _Resolver(c._decoder)
-    wait = float("inf") if timeout is None or timeout < 0 else float(timeout)
     deadline = time.monotonic() + wait
     while True:
         msgs: list[Any] = []

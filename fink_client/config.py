@@ -141,6 +141,18 @@ def seconds(value: Any, name: str, *, forever_below_zero: bool = False) -> float
     return number
 
 
+#: Largest ``num_alerts`` of one ``consume`` call (confluent-kafka's own limit).
+MAX_BATCH = 1_000_000
+
+
+def num_alerts(value: Any) -> int:
+    """``value`` if it is an integer from 1 to :data:`MAX_BATCH`, else :class:`ConfigError`."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_BATCH:
+        raise ConfigError(f"num_alerts must be an integer from 1 to {MAX_BATCH:,}, not "
+                          f"{value!r}", field="num_alerts")
+    return value
+
+
 def connect_timeout(user_config: Mapping[str, Any]) -> float:
     """Seconds to wait for the broker, from ``connect_timeout`` in the user config."""
     return seconds(user_config.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT),

@@ -78,8 +78,7 @@ class Delivery(NamedTuple):
 
 __all__ = ["AlertConsumer", "AlertError", "DecodeError", "Delivery"]
 
-#: Largest ``num_alerts`` of one ``consume`` call (confluent-kafka's own limit).
-MAX_BATCH = 1_000_000
+MAX_BATCH = _config.MAX_BATCH
 
 _AUTH_CODES = {RdKafkaError._AUTHENTICATION, RdKafkaError.SASL_AUTHENTICATION_FAILED}
 _TOPIC_AUTH_CODES = {RdKafkaError.TOPIC_AUTHORIZATION_FAILED}
@@ -476,10 +475,7 @@ class AlertConsumer:
         gives its partition, offset, timestamp and raw key (for sinks and lag display).
         """
         self._check_open()
-        if (not isinstance(num_alerts, int) or isinstance(num_alerts, bool)
-                or not 1 <= num_alerts <= MAX_BATCH):
-            raise ConfigError(f"num_alerts must be an integer from 1 to {MAX_BATCH:,}, not "
-                              f"{num_alerts!r}", field="num_alerts")
+        _config.num_alerts(num_alerts)
         wait = _config.seconds(timeout, "timeout", forever_below_zero=True)
         if self._auto_store:
             self._store_delivered()

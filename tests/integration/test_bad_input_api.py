@@ -41,10 +41,13 @@ def test_bad_poll_and_consume_arguments(kafka, topic, alice_config) -> None:
         assert isinstance(exc, ConfigError) and exc.field == "timeout"
         exc = _raised_within(lambda: consumer.consume(1, timeout=math.nan))
         assert isinstance(exc, ConfigError) and exc.field == "timeout"
+        exc = _raised_within(lambda: consumer.consume_arrow(10, timeout=math.nan))
+        assert isinstance(exc, ConfigError) and exc.field == "timeout"
         for n in (10**9, 0, -1, True, 2.5):
-            with pytest.raises(ConfigError) as info:
-                consumer.consume(n, timeout=1)
-            assert f"{MAX_BATCH:,}" in str(info.value) and info.value.field == "num_alerts"
+            for call in (consumer.consume, consumer.consume_arrow):
+                with pytest.raises(ConfigError) as info:
+                    call(n, timeout=1)
+                assert f"{MAX_BATCH:,}" in str(info.value) and info.value.field == "num_alerts"
         _, first = consumer.poll(30)  # still usable after the refused calls
         assert first is not None
     with AlertConsumer([topic], alice_config(group)) as again:  # nothing was lost
