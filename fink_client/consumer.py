@@ -66,7 +66,9 @@ class Delivery(NamedTuple):
     """An alert with where it came from (see :meth:`AlertConsumer.consume_messages`).
 
     ``timestamp`` is the Kafka message timestamp in ms since the epoch (or None);
-    ``key`` the raw message key (for Fink streams, the schema as JSON text).
+    ``key`` the raw message key (for Fink streams, the schema as JSON text); ``value``
+    the raw message value and ``schema`` the writer schema (JSON dict) it was decoded
+    with, whatever the wire format (for sinks writing files).
     """
 
     topic: str
@@ -75,6 +77,8 @@ class Delivery(NamedTuple):
     timestamp: int | None
     key: bytes | None
     alert: Alert
+    value: bytes | None = None
+    schema: Any = None
 
 __all__ = ["AlertConsumer", "AlertError", "DecodeError", "Delivery"]
 
@@ -334,6 +338,23 @@ class AlertConsumer:
         """
         return dict(self._handed_out)
 
+    def read_positions(self) -> dict[tuple[str, int], int]:
+        """``(topic, partition) -> offset`` up to which each assigned partition has been
+        read, records never handed to a consumer included (transaction markers,
+        compacted-away offsets): a partition is drained when this reaches its end offset.
+        Messages fetched but not handed out yet are not counted.
+        """
+        try:
+            tps = self._consumer.position(self._consumer.assignment())
+        except KafkaException:
+            return {}
+        out = {(tp.topic, tp.partition): tp.offset for tp in tps if tp.offset >= 0}
+        for msg in self._buffer:
+            key = (msg.topic(), msg.partition())
+            if key in out:
+                out[key] = min(out[key], msg.offset())
+        return out
+
     def _store_delivered(self) -> None:
         """Store the offsets of the alerts handed out by the previous call."""
         if not self._to_store:
@@ -493,7 +514,9 @@ class AlertConsumer:
                     continue
             msg = self._buffer[0]
             try:
-                alert = self._decode(msg)
+                alert, schema = self._decoder.decode_with_schema(
+                    msg.value(), msg.key(), topic=msg.topic(), partition=msg.partition(),
+                    offset=msg.offset())
             except DecodeError as exc:
                 if out:  # hand out the good alerts first; this error comes next call
                     break
@@ -504,7 +527,7 @@ class AlertConsumer:
             ts_type, ts = msg.timestamp()
             out.append(Delivery(*_position(msg),
                                 ts if ts_type != confluent_kafka.TIMESTAMP_NOT_AVAILABLE else None,
-                                msg.key(), alert))
+                                msg.key(), alert, msg.value(), schema))
             self._mark_delivered(msg)
         return out
 

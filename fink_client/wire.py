@@ -14,6 +14,10 @@ Formats recognised (README "How it works"), in this order:
 
 Parsing a Fink schema costs far more than decoding one alert, so schemas are parsed
 once per distinct key bytes and the compiled reader is cached (bounded LRU).
+
+:meth:`Decoder.decode_with_schema` also gives the writer schema (JSON dict) the value
+was decoded with, whatever the wire format: sinks write files with it (Avro/Parquet
+need one; JSON lines keep it beside the data).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ CONFLUENT_MAGIC = 0
 
 SchemaLike = dict | list | str | Path
 IdResolver = Callable[[int], "dict[str, Any] | None"]
+_Compiled = tuple[codec.Reader, Any]  # a compiled reader and the schema JSON it reads
 
 
 def _looks_like_schema_json(key: bytes) -> bool:
@@ -89,16 +94,20 @@ class Decoder:
         cache_size: int = 64,
     ) -> None:
         # The schema JSON is kept beside the compiled readers for the Arrow batch path
-        # (fink_client.arrowbatch), which needs schemas rather than dict readers.
+        # (fink_client.arrowbatch), which needs schemas rather than dict readers, and
+        # for decode_with_schema (sinks writing files).
         self.forced_schema = load_schema(schema) if schema is not None else None
         self.topic_schemas: dict[str, Any] = {}
-        self._forced = self._compile(self.forced_schema) if schema is not None else None
+        self._forced: _Compiled | None = None
+        if self.forced_schema is not None:
+            self._forced = (self._compile(self.forced_schema), self.forced_schema)
         self._id_resolver = id_resolver if id_resolver is not None else schemas.by_id
-        self._topic_readers: dict[str, codec.Reader] = {}
+        self._topic_readers: dict[str, _Compiled] = {}
         for topic, sch in (topic_schemas or {}).items():
             self.set_topic_schema(topic, sch)
-        self._by_key: OrderedDict[bytes, codec.Reader] = OrderedDict()
-        self._by_id: dict[int, codec.Reader] = {}
+        self._by_key: OrderedDict[bytes, _Compiled] = OrderedDict()
+        self._by_id: dict[int, _Compiled] = {}
+        self._by_header: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._cache_size = cache_size
 
     # -- schema handling -------------------------------------------------------------
@@ -115,30 +124,43 @@ class Decoder:
     def set_topic_schema(self, topic: str, schema: SchemaLike) -> None:
         """Use ``schema`` for messages of ``topic`` that carry no schema of their own."""
         schema_json = load_schema(schema)
-        self._topic_readers[topic] = self._compile(schema_json)
+        self._topic_readers[topic] = (self._compile(schema_json), schema_json)
         self.topic_schemas[topic] = schema_json
 
-    def _reader_for_key(self, key: bytes) -> codec.Reader | None:
-        reader = self._by_key.get(key)
-        if reader is not None:
+    def _reader_for_key(self, key: bytes) -> _Compiled | None:
+        found = self._by_key.get(key)
+        if found is not None:
             self._by_key.move_to_end(key)
-            return reader
+            return found
         schema_json = schema_from_key(key)
         if schema_json is None:
             return None
-        reader = self._compile(schema_json)
-        self._by_key[key] = reader
+        found = self._by_key[key] = (self._compile(schema_json), schema_json)
         if len(self._by_key) > self._cache_size:
             self._by_key.popitem(last=False)
-        return reader
+        return found
 
-    def _reader_for_id(self, schema_id: int) -> codec.Reader | None:
-        reader = self._by_id.get(schema_id)
-        if reader is None and self._id_resolver is not None:
+    def _reader_for_id(self, schema_id: int) -> _Compiled | None:
+        found = self._by_id.get(schema_id)
+        if found is None and self._id_resolver is not None:
             schema_json = self._id_resolver(schema_id)
             if schema_json is not None:
-                reader = self._by_id[schema_id] = self._compile(schema_json)
-        return reader
+                found = self._by_id[schema_id] = (self._compile(schema_json), schema_json)
+        return found
+
+    def _container(self, value: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Alert and header schema of a value that is a whole one-record Avro container."""
+        reader = fastavro.reader(io.BytesIO(value))
+        records = list(reader)
+        if len(records) != 1:
+            raise ValueError(f"Avro container holds {len(records)} records, expected exactly 1")
+        text = reader.metadata.get("avro.schema", "")
+        schema_json = self._by_header.get(text)
+        if schema_json is None:
+            schema_json = self._by_header[text] = json.loads(text)
+            if len(self._by_header) > self._cache_size:
+                self._by_header.popitem(last=False)
+        return codec.as_record(records[0]), schema_json
 
     # -- decoding --------------------------------------------------------------------
     def decode(
@@ -155,23 +177,38 @@ class Decoder:
         Raises :class:`DecodeError` (carrying the raw bytes and the message's
         topic/partition/offset) when the value cannot be decoded.
         """
+        return self.decode_with_schema(value, key, topic=topic, partition=partition,
+                                       offset=offset)[0]
+
+    def decode_with_schema(
+        self,
+        value: bytes | None,
+        key: bytes | None = None,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """As :meth:`decode`, but return ``(alert, schema)``: the writer schema (JSON
+        dict, shared between messages of one schema) the value was decoded with.
+        """
         where = {"topic": topic, "partition": partition, "offset": offset}
         if not value:
             raise DecodeError("empty message value", raw_value=value, raw_key=key, **where)
         try:
             if self._forced is not None and not value.startswith(CONTAINER_MAGIC):
-                return self._forced(value)
+                return self._forced[0](value), self._forced[1]
             if value.startswith(CONTAINER_MAGIC):
-                return _decode_container(value)
-            reader = self._reader_for_key(key) if key else None
-            if reader is None and topic is not None:
-                reader = self._topic_readers.get(topic)
-            if reader is None and value[0] == CONFLUENT_MAGIC and len(value) > 5:
+                return self._container(value)
+            found = self._reader_for_key(key) if key else None
+            if found is None and topic is not None:
+                found = self._topic_readers.get(topic)
+            if found is None and value[0] == CONFLUENT_MAGIC and len(value) > 5:
                 (schema_id,) = struct.unpack(">I", value[1:5])
-                id_reader = self._reader_for_id(schema_id)
-                if id_reader is not None:
-                    return id_reader(value[5:])
-            if reader is None:
+                by_id = self._reader_for_id(schema_id)
+                if by_id is not None:
+                    return by_id[0](value[5:]), by_id[1]
+            if found is None:
                 raise DecodeError(
                     "cannot find the schema of this message: its key is neither an Avro "
                     "schema nor a known schema version "
@@ -182,7 +219,7 @@ class Decoder:
                     raw_key=key,
                     **where,
                 )
-            return reader(value)
+            return found[0](value), found[1]
         except DecodeError:
             raise
         except SchemaError as exc:
@@ -196,14 +233,6 @@ class Decoder:
                 raw_key=key,
                 **where,
             ) from exc
-
-
-def _decode_container(value: bytes) -> dict[str, Any]:
-    """Decode a value that is a whole Avro Object Container holding one alert."""
-    records = list(fastavro.reader(io.BytesIO(value)))
-    if len(records) != 1:
-        raise ValueError(f"Avro container holds {len(records)} records, expected exactly 1")
-    return codec.as_record(records[0])
 
 
 _DEFAULT = Decoder()

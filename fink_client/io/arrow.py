@@ -26,6 +26,9 @@ decimal                decimal128(precision, scale)
 
 Non-null Avro types give non-nullable Arrow fields. Unions of several non-null types
 have no Parquet equivalent and raise :class:`SchemaError` naming the field.
+pyarrow accepts a null (or a missing key) in a non-nullable field, and Parquet would
+then store zeros in its place: :func:`to_record_batch` refuses such alerts instead
+(:func:`null_violation` finds them, vectorised).
 The Avro schema JSON is kept in the Arrow schema metadata under ``avro.schema``.
 """
 
@@ -36,6 +39,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fink_client.errors import SchemaError
 
@@ -156,17 +160,77 @@ def avro_schema_of(arrow_schema: pa.Schema) -> dict[str, Any] | None:
     return json.loads(text) if text else None
 
 
+def _has_required(field: pa.Field) -> bool:
+    """True when ``field`` or anything below it is non-nullable."""
+    if not field.nullable:
+        return True
+    typ = field.type
+    if pa.types.is_struct(typ):
+        return any(_has_required(typ.field(i)) for i in range(typ.num_fields))
+    if pa.types.is_map(typ):
+        return _has_required(typ.item_field)
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+        return _has_required(typ.value_field)
+    return False
+
+
+def _violation(arr: pa.Array, field: pa.Field, path: str,
+               rows: pa.Array) -> tuple[int, str] | None:
+    """First ``(row, path)`` where ``arr`` (one element per ``rows`` entry) breaks the
+    nullability of ``field`` or of a field below it."""
+    if not _has_required(field):
+        return None
+    if arr.null_count:
+        valid = arr.is_valid()
+        if not field.nullable:
+            return rows[pc.index(valid, False).as_py()].as_py(), path
+        arr, rows = arr.filter(valid), rows.filter(valid)  # below a null, nothing counts
+    typ = field.type
+    if pa.types.is_struct(typ):
+        for i, child in enumerate(arr.flatten()):
+            sub = typ.field(i)
+            bad = _violation(child, sub, f"{path}.{sub.name}", rows)
+            if bad is not None:
+                return bad
+    elif pa.types.is_map(typ):
+        parents = rows.take(pc.list_parent_indices(arr))
+        return _violation(arr.items, typ.item_field, f"{path}{{}}", parents)
+    elif pa.types.is_list(typ) or pa.types.is_large_list(typ):
+        parents = rows.take(pc.list_parent_indices(arr))
+        return _violation(arr.flatten(), typ.value_field, f"{path}[]", parents)
+    return None
+
+
+def null_violation(batch: pa.RecordBatch) -> tuple[int, str] | None:
+    """``(row, field path)`` of the first null or missing value in a field that the
+    schema declares non-nullable (e.g. ``candidate`` of a ZTF alert), or ``None``."""
+    rows = pa.array(range(batch.num_rows), type=pa.int64())
+    for i, field in enumerate(batch.schema):
+        bad = _violation(batch.column(i), field, field.name, rows)
+        if bad is not None:
+            return bad
+    return None
+
+
 def to_record_batch(alerts: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
     """Record batch of ``alerts`` typed by ``schema`` (from :func:`avro_to_arrow_schema`).
 
-    Values are converted to the declared types; nothing is inferred. Raises
-    :class:`SchemaError` naming the problem when a value does not fit its type.
+    Values are converted to the declared types; nothing is inferred and nothing is
+    invented. Raises :class:`SchemaError` naming the problem (and, for a null or
+    missing value where the schema allows none, the field and the alert's row) when an
+    alert does not fit its schema.
     """
     rows = alerts if isinstance(alerts, list) else list(alerts)
     try:
-        return pa.RecordBatch.from_pylist(rows, schema=schema)
+        batch = pa.RecordBatch.from_pylist(rows, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
         raise SchemaError(f"alert does not match its Arrow schema: {exc}") from exc
+    bad = null_violation(batch)
+    if bad is not None:
+        row, path = bad
+        raise SchemaError(f"alert #{row} of the batch has no value for non-nullable field "
+                          f"{path!r} (null or missing)", field=path)
+    return batch
 
 
 def to_alerts(data: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:

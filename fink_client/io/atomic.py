@@ -1,16 +1,65 @@
 """Atomic file creation: temporary name, flush, fsync, rename.
 
 A reader (or a restart after ``kill -9``) sees either the complete file under its final
-name or nothing: never a half-written alert file.
+name or nothing: never a half-written alert file. The temporary file is
+``.<name>.<pid>.tmp``; a process killed with ``kill -9`` leaves it behind, and
+:func:`clean_stale_temps` (run by every writer on its folder) removes those whose
+process is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+_TEMP = re.compile(r"^\..+\.(\d+)\.tmp$")
+_OPEN: set[Path] = set()  # temporary files being written by this process
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_stale_temps(folder: str | Path) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_write` left in ``folder`` by dead
+    processes (``kill -9``, power loss); return them.
+
+    Only files whose pid is neither this process nor a live one are removed: another
+    process writing into the same folder keeps its file.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP.match(entry.name)
+        if m is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or _alive(pid):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def remove_open_temps() -> None:
+    """Remove the temporary files this process is writing (for an immediate abort)."""
+    for tmp in list(_OPEN):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def fsync_dir(path: Path) -> None:
@@ -37,6 +86,7 @@ def atomic_write(path: str | Path, *, overwrite: bool = False) -> Iterator[Binar
         raise FileExistsError(f"refusing to overwrite {path}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fh = open(tmp, "wb")  # noqa: SIM115 (closed below, before the rename)
+    _OPEN.add(tmp)
     try:
         yield fh
         fh.flush()
@@ -54,3 +104,5 @@ def atomic_write(path: str | Path, *, overwrite: bool = False) -> Iterator[Binar
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    finally:
+        _OPEN.discard(tmp)

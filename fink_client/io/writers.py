@@ -25,6 +25,12 @@ deterministic:
   several: ``<objectId>_<alertId>+<n-1>-<digest>.<ext>`` where the digest covers every
   alert id (or the full content when the alerts have no survey id).
 
+Alerts that do not match the schema (a null or missing value where the schema allows
+none, a value of the wrong type) raise :class:`SchemaError` naming the field and the
+alert (topic/partition/offset when given): nothing is written for that call, no value
+is invented (Parquet would otherwise store zeros for a null non-nullable record).
+:meth:`AlertWriter.check` tells which alerts of a batch are the bad ones.
+
 Reruns never overwrite a different alert: when the target name exists, the existing
 file is read back and compared with the batch (JSON: byte for byte; Avro, Parquet:
 NaN-aware record equality). Identical -> the write is skipped and the existing path
@@ -49,9 +55,103 @@ from fink_client.compare import alerts_equal
 from fink_client.errors import ConfigError, SchemaError
 from fink_client.io import arrow as arrow_io
 from fink_client.io import jsonlines
-from fink_client.io.atomic import atomic_write
+from fink_client.io.atomic import atomic_write, clean_stale_temps
 
 FORMATS = ("avro", "parquet", "json")
+_ENCODE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, OverflowError)
+_AVRO_TYPES = {
+    "null": lambda v: v is None,
+    "boolean": lambda v: isinstance(v, bool),
+    "int": lambda v: isinstance(v, int),
+    "long": lambda v: isinstance(v, int),
+    "float": lambda v: isinstance(v, (int, float)),
+    "double": lambda v: isinstance(v, (int, float)),
+    "bytes": lambda v: isinstance(v, (bytes, bytearray)),
+    "string": lambda v: isinstance(v, str),
+}
+
+
+class _Mismatch(Exception):
+    """Alert ``row`` of a chunk does not fit the schema (internal to the writers)."""
+
+    def __init__(self, row: int, field: str | None, why: str) -> None:
+        super().__init__(why)
+        self.row, self.field, self.why = row, field, why
+
+
+def first_mismatch(value: Any, schema: Any, path: str = "",
+                   named: dict[str, Any] | None = None) -> tuple[str, str] | None:
+    """``(field path, reason)`` of the first place where ``value`` does not fit the Avro
+    ``schema`` (JSON form), or ``None``. Used to name the field of a rejected alert."""
+    named = {} if named is None else named
+    where = path or "(the alert)"
+    if isinstance(schema, str):
+        if schema in _AVRO_TYPES:
+            if _AVRO_TYPES[schema](value):
+                return None
+            what = "null or missing" if value is None else f"a {type(value).__name__}"
+            return where, f"is {what}, the schema wants {schema}"
+        schema = named.get(schema, named.get(schema.rsplit(".", 1)[-1], schema))
+        if isinstance(schema, str):
+            return None  # unknown name: fastavro will say
+    if isinstance(schema, list):
+        errors = []
+        for branch in schema:
+            bad = first_mismatch(value, branch, path, named)
+            if bad is None:
+                return None
+            errors.append(bad)
+        non_null = [e for b, e in zip(schema, errors, strict=True) if b != "null"]
+        return (non_null or errors)[0]
+    kind = schema.get("type")
+    if "name" in schema:
+        named[schema["name"]] = schema
+        named[schema["name"].rsplit(".", 1)[-1]] = schema
+    if schema.get("logicalType") and value is not None:
+        return None  # datetime, Decimal...: fastavro converts them
+    if isinstance(kind, (list, dict)):
+        return first_mismatch(value, kind, path, named)
+    if kind in ("record", "error"):
+        if not isinstance(value, Mapping):
+            what = "null or missing" if value is None else f"a {type(value).__name__}"
+            return where, f"is {what}, the schema wants a record"
+        for f in schema["fields"]:
+            sub = f"{path}.{f['name']}" if path else f["name"]
+            if f["name"] not in value and "default" not in f:
+                return sub, "is missing and has no default"
+            bad = first_mismatch(value.get(f["name"], f.get("default")), f["type"], sub, named)
+            if bad is not None:
+                return bad
+        return None
+    if kind == "array":
+        if not isinstance(value, (list, tuple)):
+            return where, f"is a {type(value).__name__}, the schema wants an array"
+        for i, item in enumerate(value):
+            bad = first_mismatch(item, schema["items"], f"{path}[{i}]", named)
+            if bad is not None:
+                return bad
+        return None
+    if kind == "map":
+        if not isinstance(value, Mapping):
+            return where, f"is a {type(value).__name__}, the schema wants a map"
+        for k, item in value.items():
+            bad = first_mismatch(item, schema["values"], f"{path}{{{k}}}", named)
+            if bad is not None:
+                return bad
+        return None
+    if kind == "enum":
+        return None if value in schema["symbols"] else (where, f"{value!r} is not a symbol")
+    if kind == "fixed":
+        ok = isinstance(value, (bytes, bytearray)) and len(value) == schema["size"]
+        return None if ok else (where, f"is not {schema['size']} bytes")
+    return first_mismatch(value, kind, path, named)
+
+
+def _alert_label(alert: Any) -> str:
+    try:
+        return f"alert {survey.object_id(alert)}/{survey.alert_id(alert)}"
+    except (KeyError, TypeError, AttributeError, SchemaError):
+        return "alert"
 
 
 def _safe(text: str) -> str:
@@ -86,6 +186,7 @@ class AlertWriter:
             raise ConfigError("max_bytes must be at least 1", field="max_bytes")
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(self.folder)  # leftovers of writers killed mid-file
         self.schema = _load_schema(schema)
         self.max_records = max_records
         self.max_bytes = max_bytes
@@ -107,6 +208,8 @@ class AlertWriter:
 
         ``offsets`` (one per alert) with ``topic`` and ``partition`` name the files after
         the Kafka offsets; ``schema`` overrides the writer's schema for this batch.
+        Raises :class:`SchemaError` (field, alert, offset) for an alert that does not
+        fit the schema; the files of earlier chunks of this call stay written.
         """
         rows = list(alerts)
         if not rows:
@@ -126,8 +229,45 @@ class AlertWriter:
             chunk = rows[start:stop]
             chunk_offsets = offsets[start:stop] if offsets is not None else None
             name = self._name(chunk, topic, partition, chunk_offsets, schema_json)
-            paths.append(self._write_unique(name, chunk, schema_json))
+            try:
+                paths.append(self._write_unique(name, chunk, schema_json))
+            except _Mismatch as bad:
+                raise self._schema_error(chunk[bad.row], bad, topic, partition,
+                                         chunk_offsets[bad.row] if chunk_offsets else None,
+                                         ) from None
         return paths
+
+    def check(self, alerts: Sequence[Mapping[str, Any]],
+              schema: Any = None) -> list[tuple[int, SchemaError]]:
+        """``(index, error)`` of each alert of ``alerts`` that this writer cannot write
+        with ``schema`` (default: the writer's); slow, one alert at a time."""
+        schema_json = _load_schema(schema) if schema is not None else self.schema
+        out = []
+        for i, alert in enumerate(alerts):
+            try:
+                self._check_one(alert, schema_json)
+            except _Mismatch as bad:
+                out.append((i, self._schema_error(alert, bad, None, None, None)))
+        return out
+
+    def _check_one(self, alert: Mapping[str, Any], schema_json: dict[str, Any] | None) -> None:
+        """Raise :class:`_Mismatch` (row 0) if ``alert`` cannot be written."""
+
+    def _schema_error(self, alert: Any, bad: _Mismatch, topic: str | None,
+                      partition: int | None, offset: int | None) -> SchemaError:
+        field = bad.field
+        return SchemaError(
+            f"{_alert_label(alert)} does not match its schema, cannot write it as "
+            f"{self.format}: {'field ' + repr(field) + ' ' if field else ''}{bad.why}",
+            field=field, topic=topic, partition=partition, offset=offset,
+        )
+
+    def _mismatch(self, row: int, alert: Any, schema_json: dict[str, Any] | None,
+                  exc: BaseException | None = None) -> _Mismatch:
+        found = first_mismatch(alert, schema_json) if schema_json is not None else None
+        if found is None:
+            return _Mismatch(row, None, f"{type(exc).__name__}: {exc}" if exc else "bad value")
+        return _Mismatch(row, *found)
 
     def close(self) -> None:
         """Nothing is buffered between calls (each write is durable); kept for symmetry."""
@@ -276,8 +416,26 @@ class AvroWriter(AlertWriter):
         # The schema as given (not fastavro's parsed form) goes into the header, so that
         # readers get back exactly the user's schema.
         marker = hashlib.sha256(stem.encode()).digest()[:16]
-        fastavro.writer(fh, _require(schema_json, "Avro"), [dict(a) for a in chunk],
-                        codec=self.codec, sync_marker=marker)
+        schema_json = _require(schema_json, "Avro")
+        try:
+            fastavro.writer(fh, schema_json, [dict(a) for a in chunk],
+                            codec=self.codec, sync_marker=marker)
+        except _ENCODE_ERRORS as exc:  # find the alert, name its field
+            for row, alert in enumerate(chunk):
+                try:
+                    self._check_one(alert, schema_json)
+                except _Mismatch as bad:
+                    bad.row = row
+                    raise bad from None
+            raise _Mismatch(0, None, f"{type(exc).__name__}: {exc}") from None
+
+    def _check_one(self, alert: Mapping[str, Any], schema_json: dict[str, Any] | None) -> None:
+        schema_json = _require(schema_json, "Avro")
+        try:
+            fastavro.schemaless_writer(io.BytesIO(), self._parsed_schema(schema_json),
+                                       dict(alert))
+        except _ENCODE_ERRORS as exc:
+            raise self._mismatch(0, alert, schema_json, exc) from None
 
 
 class ParquetWriter(AlertWriter):
@@ -308,10 +466,35 @@ class ParquetWriter(AlertWriter):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        arrow_schema = self.arrow_schema(_require(schema_json, "Parquet"))
-        batch = arrow_io.to_record_batch(chunk, arrow_schema)
-        table = pa.Table.from_batches([batch], schema=arrow_schema)
+        batch = self._batch(chunk, schema_json)
+        table = pa.Table.from_batches([batch], schema=batch.schema)
         pq.write_table(table, fh, compression=self.compression)
+
+    def _batch(self, chunk: Sequence[Mapping[str, Any]], schema_json: dict[str, Any] | None,
+               ) -> Any:
+        """Record batch of ``chunk``; :class:`_Mismatch` for the first alert that does not
+        fit (a type error, or a null where the schema allows none)."""
+        import pyarrow as pa
+
+        schema_json = _require(schema_json, "Parquet")
+        arrow_schema = self.arrow_schema(schema_json)
+        try:
+            batch = pa.RecordBatch.from_pylist(list(chunk), schema=arrow_schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, *_ENCODE_ERRORS) as exc:
+            for row, alert in enumerate(chunk):
+                try:
+                    pa.RecordBatch.from_pylist([alert], schema=arrow_schema)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, *_ENCODE_ERRORS) as one:
+                    raise self._mismatch(row, alert, schema_json, one) from None
+            raise _Mismatch(0, None, f"{type(exc).__name__}: {exc}") from None
+        bad = arrow_io.null_violation(batch)
+        if bad is not None:
+            row, path = bad
+            raise _Mismatch(row, path, "is null or missing, and the schema allows no null")
+        return batch
+
+    def _check_one(self, alert: Mapping[str, Any], schema_json: dict[str, Any] | None) -> None:
+        self._batch([alert], schema_json)
 
 
 class JsonLinesWriter(AlertWriter):
