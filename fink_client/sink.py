@@ -3,11 +3,19 @@
 Delivery rule (README "Delivery guarantees"): alerts are buffered, written to a file by
 the writers of :mod:`fink_client.io` (temporary name, flush, fsync, rename), and only
 *then* are their offsets stored and committed. The consumer runs with
-``auto_store=False`` so nothing is committed implicitly. Killed at any moment, a rerun
-with the same group gets again at most the alerts of the files not yet committed (one
-batch per partition, plus what the last 5 s auto-commit had not sent); a file already
-written for them is left as it is and the rerun writes them under a new, equally
-deterministic name.
+``auto_store=False`` so nothing is committed implicitly.
+
+Each delivery carries the writer schema its value was decoded with (whatever the wire
+format: schema in the key, Avro container, Confluent id, data-transfer side topic), so
+every message that decodes can be written in every format. An alert the writer refuses
+(it does not match its schema: :class:`SchemaError` naming the field) goes to the
+dead-letter folder when there is one, and the rest of its batch is written; without
+one, the run stops with that error and nothing of the batch is stored.
+
+Killed at any moment, a rerun with the same group gets again
+at most the alerts of the files not yet committed (one batch per partition, plus what
+the last 5 s auto-commit had not sent); a file already written for them is left as it
+is and the rerun writes them under a new, equally deterministic name.
 """
 
 from __future__ import annotations
@@ -17,10 +25,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fink_client.consumer import AlertConsumer, Delivery
 from fink_client.errors import ConfigError, SchemaError
+from fink_client.io.atomic import clean_stale_temps
 from fink_client.wire import schema_from_key
 
 log = logging.getLogger(__name__)
@@ -53,9 +62,10 @@ class DiskSink:
     """Write deliveries into files of one format; store their offsets once durable.
 
     ``add`` buffers; a file is written when ``batch_size`` alerts are buffered or the
-    oldest buffered alert is ``max_age`` seconds old, and on :meth:`flush`. ``schema``
-    (a schema dict) is used for every alert; otherwise a Fink message key holding the
-    schema JSON gives it.
+    oldest buffered alert is ``max_age`` seconds old, and on :meth:`flush`; no file holds
+    more than ``batch_size`` alerts. ``schema`` (a schema dict, ``--schema``) is used for
+    every alert; otherwise each delivery's own schema (from the decoder). ``dead_letter``
+    (a :class:`~fink_client.io.deadletter.DeadLetter`) keeps alerts the writer refuses.
     """
 
     def __init__(
@@ -69,6 +79,7 @@ class DiskSink:
         max_age: float = 10.0,
         writer_options: Mapping[str, Any] | None = None,
         png_folder: str | Path | None = None,
+        dead_letter: Any = None,
     ) -> None:
         if fmt not in FORMATS:
             raise ConfigError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -78,20 +89,29 @@ class DiskSink:
         self.batch_size = batch_size
         self.max_age = max_age
         self._schema = schema
-        self._writer_options = dict(writer_options or {})
+        self._writer_options = {"max_records": batch_size, **(writer_options or {})}
         self._writer_obj: Any = None
         self._schemas: dict[bytes, dict[str, Any] | None] = {}
+        self.dead_letter = dead_letter
+        self.rejected = 0
         self._buffer: list[Delivery] = []
         self._since: float | None = None
         self.files: list[Path] = []
         self.written = 0
         self.failed = False
         self.png_folder = check_folder(png_folder) if png_folder is not None else None
+        if self.png_folder is not None:
+            clean_stale_temps(self.png_folder)
         self.pngs: list[Path] = []
 
-    def _schema_of(self, key: bytes | None) -> dict[str, Any] | None:
-        if self._schema is not None or key is None:
+    def _schema_of(self, d: Delivery) -> dict[str, Any] | None:
+        if self._schema is not None:
             return self._schema
+        if d.schema is not None:
+            return d.schema
+        key = d.key
+        if key is None:
+            return None
         if key not in self._schemas:
             try:
                 self._schemas[key] = schema_from_key(key)
@@ -131,19 +151,17 @@ class DiskSink:
         if not self._buffer:
             self._since = None
             return []
-        groups: dict[tuple[str, int, bytes | None], list[Delivery]] = {}
+        # One group per partition and schema (a delivery's schema dict is shared by every
+        # message of that schema, so its id() identifies it within this batch).
+        groups: dict[tuple[str, int, int], tuple[Any, list[Delivery]]] = {}
         for d in self._buffer:
-            key = d.key if self._schema is None and d.key is not None else None
-            groups.setdefault((d.topic, d.partition, key), []).append(d)
+            schema = self._schema_of(d)
+            groups.setdefault((d.topic, d.partition, id(schema)), (schema, []))[1].append(d)
         new: list[Path] = []
         try:
-            for (topic, partition, key), items in groups.items():
+            for (topic, partition, _), (schema, items) in groups.items():
                 items.sort(key=lambda d: d.offset)
-                paths = self._writer().write(
-                    [d.alert for d in items], topic=topic, partition=partition,
-                    offsets=[d.offset for d in items], schema=self._schema_of(key),
-                )
-                new.extend(Path(p) for p in paths or [])
+                new.extend(self._write_group(topic, partition, schema, items))
         except BaseException:
             self.failed = True  # nothing stored: these alerts are read again next run
             raise
@@ -162,6 +180,36 @@ class DiskSink:
         self._since = None
         self.files.extend(new)
         return new
+
+    def _write_group(self, topic: str, partition: int, schema: Any,
+                     items: list[Delivery]) -> list[Path]:
+        """Write one partition's alerts of one schema; dead-letter those it refuses."""
+        if schema is None and self.format != "json":
+            raise SchemaError(
+                f"no Avro schema known for these messages, cannot write {self.format} "
+                "files: give one with --schema FILE, or use --format json",
+                topic=topic, partition=partition, offset=items[0].offset,
+            )
+        writer = self._writer()
+        try:
+            return [Path(p) for p in writer.write(
+                [d.alert for d in items], topic=topic, partition=partition,
+                offsets=[d.offset for d in items], schema=schema) or []]
+        except SchemaError as exc:
+            bad = writer.check([d.alert for d in items], schema) if schema is not None else []
+            if self.dead_letter is None or not bad:
+                raise exc from None
+        refused = {i for i, _ in bad}
+        for i, err in bad:
+            d = items[i]
+            self.dead_letter.write(d.value, d.key, SchemaError(
+                err.reason, topic=d.topic, partition=d.partition, offset=d.offset,
+                field=err.field))
+            self.rejected += 1
+            log.warning("dead-lettered %s partition %d offset %d: %s", d.topic, d.partition,
+                        d.offset, err.reason)
+        rest = [d for i, d in enumerate(items) if i not in refused]
+        return self._write_group(topic, partition, schema, rest) if rest else []
 
     def _render_pngs(self) -> None:
         """One summary PNG per buffered alert (after its data file is durable).
@@ -218,10 +266,33 @@ def drained(positions: Mapping[TP, int], starts: Mapping[TP, int],
     return all(positions.get(tp, starts.get(tp, 0)) >= end for tp, end in ends.items())
 
 
+def read_up_to(consumer: AlertConsumer) -> dict[TP, int]:
+    """How far each partition has been read: past the last alert handed out, and past
+    records no consumer ever gets (transaction markers, compacted offsets), so that a
+    partition whose end offset sits after such records still counts as drained."""
+    out = consumer.delivered_positions()
+    for tp, pos in consumer.read_positions().items():
+        out[tp] = max(out.get(tp, pos), pos)
+    return out
+
+
+class Sink(Protocol):
+    """Where the stream loop hands alerts: it makes them durable (a file, the reader of
+    stdout), then stores their offsets in the consumer; never before."""
+
+    batch_size: int
+
+    def add(self, deliveries: Sequence[Delivery]) -> Any:
+        """Take ``deliveries`` (possibly none: a chance to write an old partial batch)."""
+
+    def close(self, *, only_written: bool = False) -> None:
+        """Finish; ``only_written`` after an error: store only what is durable."""
+
+
 def stream(
     consumer: AlertConsumer,
     *,
-    sink: DiskSink | None = None,
+    sink: Sink | None = None,
     limit: int | None = None,
     starts: Mapping[TP, int] | None = None,
     ends: Mapping[TP, int] | None = None,
@@ -235,9 +306,12 @@ def stream(
     seconds without an alert, or ``should_stop()``; then flush the sink.
 
     ``starts``/``ends`` map each partition to where reading starts and the end offset to
-    reach. ``on_alerts`` sees every batch (display, status line). Returns the stats; its
-    ``reason`` is ``limit``, ``end``, ``timeout`` or ``stopped``.
+    reach. ``sink`` makes each batch durable and stores its offsets; ``on_alerts`` sees
+    every batch afterwards (status line). Returns the stats; its ``reason`` is
+    ``limit``, ``end``, ``timeout`` or ``stopped``.
     """
+    if sink is not None:
+        batch = max(1, min(batch, sink.batch_size))
     stats = StreamStats()
     starts = dict(starts or {})
     last_alert = time.monotonic()
@@ -249,7 +323,7 @@ def stream(
             if limit is not None and stats.count >= limit:
                 stats.reason = "limit"
                 break
-            stats.positions = consumer.delivered_positions()
+            stats.positions = read_up_to(consumer)
             if ends is not None and drained(stats.positions, starts, ends):
                 stats.reason = "end"
                 break
@@ -263,7 +337,7 @@ def stream(
                     sink.add(got)
             elif sink is not None:
                 sink.add([])  # lets an old, partly filled batch reach the disk
-            stats.positions = consumer.delivered_positions()
+            stats.positions = read_up_to(consumer)
             if on_alerts is not None:
                 on_alerts(got, stats)
             if idle_timeout is not None and now - last_alert >= idle_timeout:
@@ -282,4 +356,5 @@ def stream(
     return stats
 
 
-__all__ = ["FORMATS", "DiskSink", "StreamStats", "check_folder", "drained", "stream"]
+__all__ = ["FORMATS", "DiskSink", "Sink", "StreamStats", "check_folder", "drained", "read_up_to",
+           "stream"]

@@ -5,29 +5,50 @@ lines (one per alert on stdout, a status line on stderr every few seconds) other
 as JSON lines with ``--json``. With ``--save DIR`` alerts go to files through
 :mod:`fink_client.sink`, and offsets are committed only once a file is durable.
 
+At least once, on every exit: an offset is stored only after its alert reached its
+destination: its file durable (``--save``), its line flushed to stdout or, when stdout
+is a pipe, taken by the reader. A write that fails (disk full, ``> /dev/full``) stores
+nothing of its batch: exit 1, and the next run gets those alerts again. A reader that
+closes the pipe early (``| head -3``) ends the run quietly with status 141 (128 +
+SIGPIPE, as a Unix tool killed by SIGPIPE), after committing exactly the alerts it read.
+
 SIGINT/SIGTERM stop cleanly: the current file is finished and offsets are committed
 (exit 0). A second Ctrl-C aborts at once (exit 130): nothing more is committed, so the
-alerts not yet saved are read again next time.
+alerts not yet saved are read again next time. Broker outages of any length are
+waited out (WARNING lines when the brokers go and come back).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import fcntl
+import json
 import math
+import os
+import select
 import signal
+import stat
+import struct
 import sys
+import termios
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from fink_client.cli.auth import UsageError, add_connection_flags, quiet_librdkafka, user_config
 from fink_client.cli.common import add_json_flag, print_json, seconds
 from fink_client.consumer import AlertConsumer, Delivery
-from fink_client.errors import ConfigError
+from fink_client.errors import AlertError, ConfigError
+from fink_client.io.atomic import clean_stale_temps, remove_open_temps
 from fink_client.offsets import OffsetsClient, parse_target
 from fink_client.sink import FORMATS, DiskSink, StreamStats, check_folder, stream
 from fink_client.table import FINK_FIELDS, alert_row
+
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a tool killed by SIGPIPE
 
 STATUS_EVERY = 2.0  # seconds between end-offset refreshes (plain status lines: every 5 s)
 
@@ -76,7 +97,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 # -- signals -------------------------------------------------------------------------
 class Stopper:
-    """First SIGINT/SIGTERM asks the loop to stop cleanly; a second one aborts."""
+    """First SIGINT/SIGTERM asks the loop to stop cleanly; a second one aborts at once.
+
+    The abort exits the process (status 130) from the handler itself: raising
+    KeyboardInterrupt there could land inside a C extension writing a file (pyarrow,
+    fastavro) and come out as a ``SystemError``. Nothing more is committed; the
+    temporary file being written is removed (a later run also removes leftovers).
+    """
 
     def __init__(self) -> None:
         self.signal: str | None = None
@@ -84,7 +111,11 @@ class Stopper:
 
     def __call__(self, signum: int, frame: Any) -> None:
         if self.signal is not None:
-            raise KeyboardInterrupt
+            remove_open_temps()
+            with contextlib.suppress(OSError):
+                os.write(2, b"\nfinkctl stream: aborted; nothing more committed (the alerts "
+                            b"not yet saved come again next run)\n")
+            os._exit(130)
         self.signal = signal.Signals(signum).name
         sys.stderr.write(f"\nfinkctl stream: {self.signal}: finishing the current file and "
                          "committing (Ctrl-C again to abort)\n")
@@ -135,17 +166,63 @@ def alert_summary(d: Delivery) -> dict[str, Any]:
     return {k: _clean(v) for k, v in out.items()}
 
 
-class Display:
-    """Alerts and the status line: rich live table, plain lines, or JSON lines."""
+def _pipe_fd(stream: Any) -> int | None:
+    """File descriptor of ``stream`` when it is a pipe, else None."""
+    try:
+        fd = stream.fileno()
+        return fd if stat.S_ISFIFO(os.fstat(fd).st_mode) else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
-    def __init__(self, *, json_mode: bool, show_alerts: bool, lag: Any) -> None:
+
+def _unread(fd: int) -> int:
+    """Bytes written into pipe ``fd`` that its reader has not taken yet (Linux FIONREAD)."""
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def _reader_gone(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(ev & select.POLLERR for _, ev in poller.poll(0))
+
+
+def wait_taken(fd: int, should_stop: Callable[[], bool]) -> bool:
+    """Wait until the reader of pipe ``fd`` has taken everything written into it.
+
+    True once taken; False if a stop was asked meanwhile. Raises BrokenPipeError when
+    the reader went away first (what it had not read is lost with the pipe).
+    """
+    delay = 0.0001
+    while _unread(fd):
+        if _reader_gone(fd):
+            raise BrokenPipeError(errno.EPIPE, "the reader of stdout went away")
+        if should_stop():
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return True
+
+
+class Display:
+    """Alerts and the status line: rich live table, plain lines, or JSON lines.
+
+    :meth:`show` returns only once each alert reached its destination: the live frame
+    redrawn on a terminal; the line written and flushed to a file; on a pipe, the line
+    *taken by the reader* (written one at a time), so that a reader that stops early
+    (``| head -3``) leaves the alerts it never read to the next run.
+    """
+
+    def __init__(self, *, json_mode: bool, show_alerts: bool, lag: Any,
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
         self.json_mode = json_mode
         self.show_alerts = show_alerts
         self._lag = lag
+        self._should_stop = should_stop
         self._rows: deque[dict[str, str]] = deque(maxlen=20)
         self._last_status = 0.0
         self._live: Any = None
         self._status_text = ""
+        self._pipe = _pipe_fd(sys.stdout)
         if not json_mode and sys.stdout.isatty():
             try:
                 from rich.console import Console
@@ -181,19 +258,34 @@ class Display:
                 f"{'?' if lag is None else lag} · {stats.elapsed:.0f} s")
         return text + (f" · {files} files" if files is not None else "")
 
-    def update(self, got: list[Delivery], stats: StreamStats, files: int | None) -> None:
-        """Show new alerts; refresh the status line now and then."""
-        for d in got:
-            if self.json_mode:
-                if self.show_alerts:
-                    print_json(alert_summary(d))
-            elif self._live is not None:
-                self._rows.append(alert_row(d.topic, d.alert))
-            elif self.show_alerts:
-                row = alert_row(d.topic, d.alert)
-                sys.stdout.write("\t".join(row.values()) + "\n")
-        if not self.json_mode and self._live is None and got and self.show_alerts:
+    def _line(self, d: Delivery) -> str:
+        if self.json_mode:
+            return json.dumps(alert_summary(d), default=str) + "\n"
+        return "\t".join(alert_row(d.topic, d.alert).values()) + "\n"
+
+    def show(self, got: Sequence[Delivery], done: list[Delivery]) -> None:
+        """Put ``got`` on screen/stdout; append to ``done`` each delivery that reached it."""
+        if not got:
+            return
+        if self._live is not None:
+            self._rows.extend(alert_row(d.topic, d.alert) for d in got)
+            self._live.refresh()
+            done.extend(got)
+            return
+        if self._pipe is None:
+            sys.stdout.write("".join(self._line(d) for d in got))
             sys.stdout.flush()
+            done.extend(got)
+            return
+        for d in got:
+            sys.stdout.write(self._line(d))
+            sys.stdout.flush()
+            if not wait_taken(self._pipe, self._should_stop):
+                return  # stopping: what the reader has not taken comes again next run
+            done.append(d)
+
+    def update(self, got: list[Delivery], stats: StreamStats, files: int | None) -> None:
+        """Refresh the status line now and then."""
         if self._live is not None:  # the live frame always shows the current status
             self._status_text = self.status_text(stats, files)
             return
@@ -208,6 +300,82 @@ class Display:
         if self._live is not None:
             self._live.stop()
             self._live = None
+
+
+class StdoutError(OSError):
+    """Writing the alerts to stdout failed (not a closed pipe)."""
+
+
+class DisplaySink:
+    """The sink of a run without ``--save``: alerts go to :class:`Display`, and their
+    offsets are stored once they reached it (never for a line that failed to be
+    written, or that a pipe's reader never took)."""
+
+    batch_size = 200
+
+    def __init__(self, consumer: AlertConsumer, display: Display) -> None:
+        self.consumer = consumer
+        self.display = display
+
+    def add(self, deliveries: Sequence[Delivery]) -> None:
+        """Show ``deliveries``; store the offsets of those shown."""
+        if not deliveries:
+            return
+        done: list[Delivery] = []
+        try:
+            self.display.show(deliveries, done)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # disk full, /dev/full, I/O error
+            raise StdoutError(exc.errno, f"cannot write the alerts to stdout "
+                              f"({exc.strerror}); the alerts not written were not committed: "
+                              "the next run gets them again") from None
+        finally:
+            if len(done) == len(deliveries):
+                self.consumer.store_delivered()  # also skipped undecodable messages
+            elif done:
+                upto: dict[tuple[str, int], int] = {}
+                for d in done:
+                    upto[(d.topic, d.partition)] = max(upto.get((d.topic, d.partition), 0),
+                                                       d.offset + 1)
+                self.consumer.store_delivered(upto)
+
+    def close(self, *, only_written: bool = False) -> None:
+        """Nothing is buffered here."""
+
+
+class LagMeter:
+    """Lag for the status line, which must never stop the stream: end offsets are
+    refreshed with a short timeout, and while the broker does not answer (an outage)
+    the last known ones are kept and refreshes back off up to a minute."""
+
+    def __init__(self, config: dict[str, Any], report: Sequence[Any]) -> None:
+        from confluent_kafka import TopicPartition
+
+        self._starts = {(r.topic, r.partition): r.position for r in report}
+        self.ends = {(r.topic, r.partition): r.high for r in report}
+        self._tps = [TopicPartition(r.topic, r.partition) for r in report]
+        self._client = OffsetsClient(config, timeout=1.0) if report else None
+        self._next = time.monotonic() + STATUS_EVERY
+        self._backoff = STATUS_EVERY
+
+    def __call__(self, stats: StreamStats) -> int | None:
+        if self._client is None:
+            return None
+        if time.monotonic() >= self._next:
+            try:
+                self.ends = {k: hi for k, (_, hi) in self._client.watermarks(self._tps).items()}
+                self._backoff = STATUS_EVERY
+            except AlertError:
+                self._backoff = min(60.0, self._backoff * 2)
+            self._next = time.monotonic() + self._backoff
+        return sum(max(0, hi - stats.positions.get(tp, self._starts.get(tp, 0)))
+                   for tp, hi in self.ends.items())
+
+    def close(self) -> None:
+        """Release the client."""
+        if self._client is not None:
+            self._client.close()
 
 
 # -- the command -----------------------------------------------------------------------
@@ -237,6 +405,15 @@ def _count_dead(folder: Path | None) -> int:
     return len(list(folder.glob("*.json"))) if folder is not None and folder.is_dir() else 0
 
 
+def _silence_stdout() -> None:
+    """After stdout failed, send what is left in its buffer to /dev/null: the exit must
+    not print a second error (or a traceback) while flushing it."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def run(args: argparse.Namespace) -> int:
     """Stream alerts until the limit, the end, the timeout or a signal."""
     target = _validate(args)
@@ -244,8 +421,13 @@ def run(args: argparse.Namespace) -> int:
     config = user_config(args)
     save = check_folder(args.save) if args.save else None
     dead = Path(args.dead_letter).expanduser() if args.dead_letter else None
+    dead_letter = None
     if dead is not None:
+        from fink_client.io.deadletter import DeadLetter
+
         check_folder(dead)
+        clean_stale_temps(dead)
+        dead_letter = DeadLetter(dead)
     schema = None
     if args.schema:
         from fink_client.wire import load_schema
@@ -259,52 +441,56 @@ def run(args: argparse.Namespace) -> int:
         if target is not None:
             oc.reset(names, target)
         report = oc.describe(names) if names else []
-        starts = {(r.topic, r.partition): r.position for r in report}
-        ends = {(r.topic, r.partition): r.high for r in report}
-        ends_now, ends_at = dict(ends), time.monotonic()
+    finally:
+        oc.close()
+    starts = {(r.topic, r.partition): r.position for r in report}
+    ends = {(r.topic, r.partition): r.high for r in report}
 
-        def lag(stats: StreamStats) -> int | None:
-            nonlocal ends_now, ends_at
-            if not ends:
-                return None
-            if time.monotonic() - ends_at > STATUS_EVERY:
-                ends_now = {k: hi for k, (_, hi) in oc.watermarks(oc.partitions(names)).items()}
-                ends_at = time.monotonic()
-            return sum(max(0, hi - stats.positions.get(tp, starts.get(tp, 0)))
-                       for tp, hi in ends_now.items())
-
-        on_error = "skip" if dead is not None or save is None else "raise"
+    on_error = "skip" if dead is not None or save is None else "raise"
+    lag = LagMeter(config, report)
+    stopper = Stopper()
+    sink: Any = None
+    stats = None
+    try:
+        # Offsets are stored only by the sinks, once an alert reached its destination.
         consumer = AlertConsumer(args.topics, config, schema, on_error=on_error,
-                                 dead_letter=dead, auto_store=save is None)
-        display = Display(json_mode=args.json, show_alerts=save is None, lag=lag)
-        sink = None
-        stats = None
+                                 dead_letter=dead, auto_store=False)
+        display = Display(json_mode=args.json, show_alerts=save is None, lag=lag,
+                          should_stop=stopper.stopped)
         try:
             if save is not None:
                 sink = DiskSink(consumer, save, args.format or "avro", schema=schema,
-                                batch_size=args.batch_size,
+                                batch_size=args.batch_size, dead_letter=dead_letter,
                                 png_folder=Path(save) / "png" if args.png else None)
-            with Stopper() as stopper:
+            else:
+                sink = DisplaySink(consumer, display)
+            files = (lambda: len(sink.files)) if save is not None else (lambda: None)
+            with stopper:
                 stats = stream(
                     consumer, sink=sink, limit=args.limit, starts=starts,
                     ends=ends if args.until_end else None, idle_timeout=args.timeout,
                     should_stop=stopper.stopped,
-                    on_alerts=lambda got, st: display.update(
-                        got, st, len(sink.files) if sink is not None else None),
+                    on_alerts=lambda got, st: display.update(got, st, files()),
                 )
                 if stopper.signal:
                     stats.reason = stopper.signal
         finally:
             display.close()
-            consumer.close()  # commits what was stored (all written files' alerts)
+            consumer.close()  # commits what the sink stored, nothing else
+    except BrokenPipeError:
+        _silence_stdout()  # the reader left: quiet, as a Unix tool killed by SIGPIPE
+        return EXIT_BROKEN_PIPE
+    except StdoutError:
+        _silence_stdout()
+        raise
     finally:
-        oc.close()
+        lag.close()
 
     summary = {
         "type": "summary", "alerts": stats.count, "seconds": round(stats.elapsed, 3),
         "rate": round(stats.rate, 1), "stopped": stats.reason,
         "group_id": config["group_id"],
-        "files": [str(p) for p in sink.files] if sink is not None else [],
+        "files": [str(p) for p in sink.files] if save is not None else [],
         "dead_letters": _count_dead(dead) - dead_before,
     }
     if args.json:

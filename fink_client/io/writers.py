@@ -477,7 +477,10 @@ class ParquetWriter(AlertWriter):
         import pyarrow as pa
 
         schema_json = _require(schema_json, "Parquet")
-        arrow_schema = self.arrow_schema(schema_json)
+        try:
+            arrow_schema = self.arrow_schema(schema_json)
+        except SchemaError as exc:  # e.g. a union of several types: no alert of it fits
+            raise _Mismatch(0, exc.field, exc.reason) from None
         try:
             batch = pa.RecordBatch.from_pylist(list(chunk), schema=arrow_schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError, *_ENCODE_ERRORS) as exc:
