@@ -148,6 +148,9 @@ def first_mismatch(value: Any, schema: Any, path: str = "",
 
 
 def _alert_label(alert: Any) -> str:
+    """``alert <objectId>/<alert id>`` as far as the (possibly broken) alert tells."""
+    if isinstance(alert, Mapping) and "objectId" in alert and "candid" in alert:
+        return f"alert {alert['objectId']}/{alert['candid']}"  # ZTF, even without candidate
     try:
         return f"alert {survey.object_id(alert)}/{survey.alert_id(alert)}"
     except (KeyError, TypeError, AttributeError, SchemaError):
