@@ -494,7 +494,11 @@ def run(args: argparse.Namespace) -> int:
         "dead_letters": _count_dead(dead) - dead_before,
     }
     if args.json:
-        print_json(summary)
+        try:
+            print_json(summary)
+        except BrokenPipeError:  # offsets are committed already; the reader left
+            _silence_stdout()
+            return EXIT_BROKEN_PIPE
     else:
         where = f" into {len(summary['files'])} file(s) in {save}" if save else ""
         dl = f", {summary['dead_letters']} dead-lettered in {dead}" if summary["dead_letters"] \
