@@ -350,9 +350,9 @@ class AlertConsumer:
             return {}
         out = {(tp.topic, tp.partition): tp.offset for tp in tps if tp.offset >= 0}
         for msg in self._buffer:
-            key = (msg.topic(), msg.partition())
-            if key in out:
-                out[key] = min(out[key], msg.offset())
+            key, offset = (msg.topic(), msg.partition()), msg.offset()
+            if key in out and offset is not None:
+                out[key] = min(out[key], offset)
         return out
 
     def _store_delivered(self) -> None:
