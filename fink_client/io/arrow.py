@@ -38,6 +38,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -192,12 +193,15 @@ def _violation(arr: pa.Array, field: pa.Field, path: str,
             bad = _violation(child, sub, f"{path}.{sub.name}", rows)
             if bad is not None:
                 return bad
-    elif pa.types.is_map(typ):
-        parents = rows.take(pc.list_parent_indices(arr))
-        return _violation(arr.items, typ.item_field, f"{path}{{}}", parents)
-    elif pa.types.is_list(typ) or pa.types.is_large_list(typ):
-        parents = rows.take(pc.list_parent_indices(arr))
-        return _violation(arr.flatten(), typ.value_field, f"{path}[]", parents)
+    elif pa.types.is_map(typ) or pa.types.is_list(typ) or pa.types.is_large_list(typ):
+        # No nulls left here: the items of slot i are child[offsets[i]:offsets[i + 1]].
+        offsets = arr.offsets.to_numpy()
+        child = arr.items if pa.types.is_map(typ) else arr.values
+        items = child.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+        parents = rows.take(pa.array(np.repeat(np.arange(len(arr)), np.diff(offsets))))
+        sub = typ.item_field if pa.types.is_map(typ) else typ.value_field
+        return _violation(items, sub, f"{path}{{}}" if pa.types.is_map(typ) else f"{path}[]",
+                          parents)
     return None
 
 

@@ -114,3 +114,16 @@ def test_decoder_gives_the_schema_of_every_wire_format(wire: str, folder: Path,
     assert set(alert) == {f["name"] for f in got["fields"]}
     assert {f["name"] for f in got["fields"]} >= fields
     assert json.dumps(got)  # a plain JSON schema, usable by every writer
+
+
+def test_null_inside_a_map_or_array_is_refused_by_parquet(tmp_path: Path) -> None:
+    schema = {"type": "record", "name": "r", "fields": [
+        {"name": "m", "type": ["null", {"type": "map", "values": "double"}]},
+        {"name": "a", "type": {"type": "array", "items": "long"}}]}
+    good = [{"m": {"x": 1.0}, "a": [1, 2]}, {"m": None, "a": []}]
+    writer = open_writer("parquet", tmp_path, schema)
+    assert writer.write(good)
+    for bad, field in (({"m": {"y": None}, "a": [3]}, "m{}"), ({"m": None, "a": [4, None]}, "a[]")):
+        with pytest.raises(SchemaError) as info:
+            writer.write([*good, bad])
+        assert info.value.field == field
