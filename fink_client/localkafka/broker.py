@@ -34,7 +34,6 @@ from fink_client.localkafka.config import (
     format_scram_args,
     pick_ports,
     ports_from_config,
-    scram_literal_ok,
     user_client_config,
     write_config,
 )
@@ -191,8 +190,9 @@ class LocalKafka:
                 write_config(log_dir, self._ports)
                 jvm = BrokerJvm(log_dir, java, jars, self._heap, detached=self._detached)
                 if not formatted:
-                    jvm.format(format_scram_args({ADMIN_USER: self._admin_password,
-                                                  **self._users}))
+                    # Only the broker's own (random) credential goes on the storage tool's
+                    # command line: users' passwords would show in the process list.
+                    jvm.format(format_scram_args({ADMIN_USER: self._admin_password}))
                 self._jvm = jvm
                 stop_at_exit(self, enabled=not self._detached)
                 try:
@@ -210,10 +210,9 @@ class LocalKafka:
                     raise
             if adopted:
                 self._admin_api().upsert_scram(ADMIN_USER, self._admin_password)
-            # Users whose names or passwords `--add-scram` cannot carry are added now.
+            # Users are added through the admin API (never on a command line).
             for name, password in self._users.items():
-                if adopted or not (scram_literal_ok(name) and scram_literal_ok(password)):
-                    self._admin_api().upsert_scram(name, password)
+                self._admin_api().upsert_scram(name, password)
             return self
 
     def stop(self, timeout: float = 20.0) -> None:

@@ -255,15 +255,6 @@ def test_finkctl_broker_start_status_stop(tmp_path: Path) -> None:
             stop_pid(json.loads(state_file.read_text())["pid"])
 
 
-def test_finkctl_replay_without_servers_nor_broker_says_so(tmp_path: Path) -> None:
-    env = {**os.environ, "FINK_CLIENT_CACHE": str(tmp_path)}  # no broker state in there
-    sample = sorted((SAMPLES / "ztf" / "fink").rglob("*.avro"))[0]
-    result = _finkctl("replay", str(sample), "--topic", "t", env=env)
-    assert result.returncode == 1
-    assert "no --servers given and no local broker running" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_finkctl_broker_refuses_a_dead_pid(tmp_path: Path) -> None:
     state_dir = tmp_path / "broker"
     state_dir.mkdir()
