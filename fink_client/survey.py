@@ -23,6 +23,9 @@ from fink_client.errors import SchemaError
 ZTF = "ztf"
 LSST = "lsst"
 
+#: ZTF filter ids (``candidate.fid``) to band names.
+ZTF_BANDS = {1: "g", 2: "r", 3: "i"}
+
 _ZTF_FIELDS = frozenset({"objectId", "candid", "candidate", "prv_candidates"})
 _LSST_FIELDS = frozenset({"diaSource", "prvDiaSources", "diaObject", "diaSourceId", "alertId"})
 
@@ -100,6 +103,15 @@ def object_id(alert: Mapping[str, Any]) -> str | int | None:
 def is_solar_system(alert: Mapping[str, Any]) -> bool:
     """True for an LSST alert on a solar-system object (null ``diaObject``)."""
     return detect_survey(alert) == LSST and alert.get("diaObject") is None
+
+
+def band(alert: Mapping[str, Any]) -> str | None:
+    """Band of the detection: ZTF ``g``/``r``/``i`` from ``candidate.fid``; LSST
+    ``diaSource.band`` (``u g r i z y``); ``None`` when the alert does not say."""
+    if detect_survey(alert) == ZTF:
+        fid = (alert.get("candidate") or {}).get("fid")
+        return ZTF_BANDS.get(fid, None if fid is None else str(fid))
+    return (alert.get("diaSource") or {}).get("band")
 
 
 @functools.lru_cache(maxsize=4096)

@@ -1,18 +1,28 @@
-"""One-line summaries of alerts, and a plain-text table of them.
+"""What an alert says in a few fields, as values (:func:`alert_fields`) or as text
+(:func:`alert_row`), and a plain-text table of rows (:func:`format_table`).
 
-Used by ``finkctl demo`` and ``finkctl stream`` to show alerts as rows: topic, object,
-alert id, observation date (UTC), magnitude (or flux for LSST) and the Fink
-classification fields that the alert carries.
+Used by ``finkctl demo`` and ``finkctl stream`` (table rows) and by
+:mod:`fink_client.hooks` (webhook summaries and their templates). Ids, times and bands
+come from :mod:`fink_client.survey`, so both surveys answer in the same terms:
+
+- ZTF: ``objectId``, ``candid``, ``candidate.jd`` (UTC), PSF magnitude ``magpsf ±
+  sigmapsf`` in ``g``/``r``/``i``;
+- Rubin/LSST: ``diaObjectId`` (or the solar-system object id), ``diaSourceId``/``alertId``,
+  ``diaSource.midpointMjdTai`` converted from TAI to UTC, difference-image PSF flux
+  ``psfFlux ± psfFluxErr`` in nJy in ``u g r i z y``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-#: Fink classification fields shown when present (first ones first).
+from fink_client import survey as _survey
+from fink_client.errors import SchemaError
+
+#: Fink classification fields of ZTF alerts shown when present (first ones first).
 FINK_FIELDS = (
     "finkclass",
     "cdsxmatch",
@@ -21,16 +31,112 @@ FINK_FIELDS = (
     "mulens",
     "roid",
 )
+ZTF_FINK_FIELDS = FINK_FIELDS
 
-_BANDS: dict[object, str] = {1: "g", 2: "r", 3: "i"}
-_JD_UNIX_EPOCH = 2440587.5
+#: Fink classification fields of Rubin/LSST alerts shown when present.
+LSST_FINK_FIELDS = (
+    "finkclass",
+    "cdsxmatch",
+    "snn_sn_vs_others",
+    "cats_broad_class",
+    "roid",
+)
+
+#: Where ``fink_class`` (the one-word Fink label of an alert) is looked for, in order;
+#: the first value that is set and not ``"Unknown"`` wins.
+_CLASS_FIELDS = {
+    _survey.ZTF: ("finkclass", "cdsxmatch"),
+    _survey.LSST: ("finkclass", "pred.main_label_classifier", "xm.simbad_otype", "cdsxmatch"),
+}
+
+#: AB zero point of a flux in nJy: ``mag = 31.4 - 2.5 log10(flux / nJy)``.
+NJY_AB_ZERO_POINT = 31.4
+
+_MJD_UNIX_EPOCH = 40587.0
 
 
-def _iso_from_jd(jd: float | None) -> str:
-    if jd is None or (isinstance(jd, float) and math.isnan(jd)):
-        return "-"
-    seconds = (jd - _JD_UNIX_EPOCH) * 86400.0
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _get(alert: Mapping[str, Any], path: str) -> Any:
+    value: Any = alert
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _utc_text(mjd_utc: float | None) -> str | None:
+    if _missing(mjd_utc):
+        return None
+    seconds = (mjd_utc - _MJD_UNIX_EPOCH) * 86400.0
     return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fink_class(alert: Mapping[str, Any], kind: str) -> Any:
+    fallback = None
+    for path in _CLASS_FIELDS[kind]:
+        value = _get(alert, path)
+        if _missing(value) or value == "":
+            continue
+        if value != "Unknown":
+            return value
+        fallback = value
+    return fallback
+
+
+def alert_fields(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary of one alert as plain values, the same keys for both surveys.
+
+    ``survey``, ``objectId``, ``alertId``, ``mjd`` (UTC), ``time`` (UTC,
+    ``YYYY-MM-DD HH:MM:SS``), ``band``, ``mag``/``magerr`` (ZTF PSF magnitude; LSST: AB
+    magnitude of a positive difference flux), ``flux``/``fluxerr`` (LSST, nJy; ``None``
+    for ZTF), ``ra``, ``dec``, ``fink_class`` (Fink's label, else the SIMBAD
+    cross-match) and the survey's Fink fields present in the alert. A value the alert
+    does not have is ``None``; an alert of neither survey gives ``survey: None``.
+    """
+    try:
+        kind = _survey.survey(alert)
+    except SchemaError:
+        return {"survey": None, "objectId": None, "alertId": None, "mjd": None, "time": None,
+                "band": None, "mag": None, "magerr": None, "flux": None, "fluxerr": None,
+                "ra": None, "dec": None, "fink_class": None}
+    ztf = kind == _survey.ZTF
+    rec = (alert.get("candidate") if ztf else alert.get("diaSource")) or {}
+
+    def safe(fn: Any) -> Any:
+        try:
+            return fn(alert)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    mjd = safe(_survey.mjd)
+    out: dict[str, Any] = {
+        "survey": kind,
+        "objectId": safe(_survey.object_id),
+        "alertId": safe(_survey.alert_id),
+        "mjd": mjd,
+        "time": _utc_text(mjd),
+        "band": safe(_survey.band),
+    }
+    if ztf:
+        out.update(mag=rec.get("magpsf"), magerr=rec.get("sigmapsf"), flux=None, fluxerr=None)
+    else:
+        flux, fluxerr = rec.get("psfFlux"), rec.get("psfFluxErr")
+        positive = not _missing(flux) and flux > 0
+        out.update(
+            mag=NJY_AB_ZERO_POINT - 2.5 * math.log10(flux) if positive else None,
+            magerr=2.5 / math.log(10) * fluxerr / flux if positive and not _missing(fluxerr)
+            else None,
+            flux=flux, fluxerr=fluxerr,
+        )
+    out.update(ra=rec.get("ra"), dec=rec.get("dec"), fink_class=_fink_class(alert, kind))
+    for field in ZTF_FINK_FIELDS if ztf else LSST_FINK_FIELDS:
+        if field in alert:
+            out[field] = alert[field]
+    return out
 
 
 def _fmt(value: Any) -> str:
@@ -41,36 +147,37 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def alert_row(topic: str | None, alert: dict[str, Any]) -> dict[str, str]:
-    """Summary of one alert as ordered ``column -> text`` (ZTF or LSST)."""
+def _pm(value: Any, err: Any, spec: str) -> str:
+    if _missing(value):
+        return "-"
+    return f"{value:{spec}}±{(0.0 if _missing(err) else err):{spec}}"
+
+
+def alert_row(topic: str | None, alert: Mapping[str, Any]) -> dict[str, str]:
+    """Summary of one alert as ordered ``column -> text``, columns chosen per survey.
+
+    ZTF: ``topic, objectId, candid, date (UTC), band, mag`` then the Fink fields;
+    LSST: ``topic, diaObjectId, diaSourceId, date (UTC), band, flux (nJy)`` then the
+    Fink fields (:data:`LSST_FINK_FIELDS`). Times are UTC for both surveys.
+    """
+    f = alert_fields(alert)
+    ztf = f["survey"] != _survey.LSST
     row: dict[str, str] = {"topic": topic or "-"}
-    cand = alert.get("candidate")
-    if isinstance(cand, dict):  # ZTF
-        row["objectId"] = _fmt(alert.get("objectId"))
-        row["candid"] = _fmt(alert.get("candid") or cand.get("candid"))
-        row["date (UTC)"] = _iso_from_jd(cand.get("jd"))
-        mag, err = cand.get("magpsf"), cand.get("sigmapsf")
-        band = _BANDS.get(cand.get("fid"), "?")
-        row["mag"] = "-" if mag is None else f"{mag:.2f}±{(err or 0):.2f} {band}"
-    else:  # LSST
-        src = alert.get("diaSource") or {}
-        obj = alert.get("diaObject") or {}
-        row["objectId"] = _fmt(obj.get("diaObjectId") or src.get("diaObjectId")
-                               or src.get("ssObjectId"))
-        row["candid"] = _fmt(alert.get("diaSourceId") or alert.get("alertId")
-                             or src.get("diaSourceId"))
-        mjd = src.get("midpointMjdTai")
-        row["date (UTC)"] = "-" if mjd is None else _iso_from_jd(mjd + 2400000.5) + " TAI"
-        flux, err = src.get("psfFlux"), src.get("psfFluxErr")
-        band = src.get("band", "")
-        row["mag"] = "-" if flux is None else f"{flux:.0f}±{(err or 0):.0f} nJy {band}"
-    for field in FINK_FIELDS:
+    row["objectId" if ztf else "diaObjectId"] = _fmt(f["objectId"])
+    row["candid" if ztf else "diaSourceId"] = _fmt(f["alertId"])
+    row["date (UTC)"] = f["time"] or "-"
+    row["band"] = _fmt(f["band"])
+    if ztf:
+        row["mag"] = _pm(f["mag"], f["magerr"], ".2f")
+    else:
+        row["flux (nJy)"] = _pm(f["flux"], f["fluxerr"], ".0f")
+    for field in ZTF_FINK_FIELDS if ztf else LSST_FINK_FIELDS:
         if field in alert:
             row[field] = _fmt(alert[field])
     return row
 
 
-def alert_rows(pairs: Iterable[tuple[str | None, dict[str, Any]]]) -> list[dict[str, str]]:
+def alert_rows(pairs: Iterable[tuple[str | None, Mapping[str, Any]]]) -> list[dict[str, str]]:
     """:func:`alert_row` for each ``(topic, alert)`` pair."""
     return [alert_row(topic, alert) for topic, alert in pairs]
 

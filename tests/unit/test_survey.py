@@ -77,3 +77,10 @@ def test_lsst_9_field_names() -> None:
     assert survey.object_id(alert) == 2**59 + 1
     alert["ssSource"] = None
     assert survey.object_id(alert) is None
+
+
+def test_band_of_both_surveys() -> None:
+    ztf = _first(SAMPLES / "ztf" / "raw" / "ZTF19acihgng.avro")
+    assert ztf["candidate"]["fid"] == 2 and survey.band(ztf) == "r"
+    lsst = _first(SAMPLES / "lsst" / "fink-7.4" / "58804293150441522_58804293150441522.avro")
+    assert survey.band(lsst) == lsst["diaSource"]["band"] == "i"
