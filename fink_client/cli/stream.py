@@ -41,6 +41,7 @@ from typing import Any
 
 from fink_client.cli.auth import UsageError, add_connection_flags, quiet_librdkafka, user_config
 from fink_client.cli.common import add_json_flag, print_json, seconds
+from fink_client.cli.hooks import add_hook_flags, hook_from_args, hook_runner
 from fink_client.consumer import AlertConsumer, Delivery
 from fink_client.errors import AlertError, ConfigError
 from fink_client.io.atomic import clean_stale_temps, remove_open_temps
@@ -89,6 +90,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "curve, classification) into DIR/png")
     p.add_argument("--schema", metavar="FILE", help="Avro schema to decode (and save) with, "
                    "instead of the schema each message names")
+    add_hook_flags(p)
     add_connection_flags(p)
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -417,6 +419,7 @@ def _silence_stdout() -> None:
 def run(args: argparse.Namespace) -> int:
     """Stream alerts until the limit, the end, the timeout or a signal."""
     target = _validate(args)
+    hook = hook_from_args(args)
     quiet_librdkafka(getattr(args, "verbose", 0))
     config = user_config(args)
     save = check_folder(args.save) if args.save else None
@@ -446,7 +449,8 @@ def run(args: argparse.Namespace) -> int:
     starts = {(r.topic, r.partition): r.position for r in report}
     ends = {(r.topic, r.partition): r.high for r in report}
 
-    on_error = "skip" if dead is not None or save is None else "raise"
+    plain = save is None and hook is None  # no sink of its own: alerts go to the display
+    on_error = "skip" if dead is not None or plain else "raise"
     lag = LagMeter(config, report)
     stopper = Stopper()
     sink: Any = None
@@ -455,13 +459,17 @@ def run(args: argparse.Namespace) -> int:
         # Offsets are stored only by the sinks, once an alert reached its destination.
         consumer = AlertConsumer(args.topics, config, schema, on_error=on_error,
                                  dead_letter=dead, auto_store=False)
-        display = Display(json_mode=args.json, show_alerts=save is None, lag=lag,
+        display = Display(json_mode=args.json, show_alerts=plain, lag=lag,
                           should_stop=stopper.stopped)
         try:
             if save is not None:
                 sink = DiskSink(consumer, save, args.format or "avro", schema=schema,
                                 batch_size=args.batch_size, dead_letter=dead_letter,
                                 png_folder=Path(save) / "png" if args.png else None)
+            elif hook is not None:  # stores an offset once its hook succeeded
+                from fink_client.hooks import HookSink
+
+                sink = HookSink(consumer, hook_runner(args, hook, dead))
             else:
                 sink = DisplaySink(consumer, display)
             files = (lambda: len(sink.files)) if save is not None else (lambda: None)
@@ -493,6 +501,10 @@ def run(args: argparse.Namespace) -> int:
         "files": [str(p) for p in sink.files] if save is not None else [],
         "dead_letters": _count_dead(dead) - dead_before,
     }
+    if hook is not None:
+        runner = sink.runner
+        summary["hooks"] = {"succeeded": runner.succeeded, "dead_lettered": runner.dead_lettered,
+                            "tries": runner.attempts}
     if args.json:
         try:
             print_json(summary)
