@@ -340,9 +340,11 @@ class HookRunner:
         self._thread.start()
 
     # -- feeding
-    def submit(self, deliveries: Sequence[Delivery]) -> None:
-        """Queue ``deliveries`` in order; waits while the queue is full. Raises the
-        runner's :class:`HookError` if it has stopped on one."""
+    def submit(self, deliveries: Sequence[Delivery],
+               on_wait: Callable[[], None] | None = None) -> None:
+        """Queue ``deliveries`` in order; waits while the queue is full, calling
+        ``on_wait()`` now and then meanwhile. Raises the runner's :class:`HookError` if
+        it has stopped on one."""
         step = self.batch_size if self.hook.batch else 1
         for i in range(0, len(deliveries), step):
             unit = list(deliveries[i:i + step])
@@ -354,7 +356,8 @@ class HookRunner:
                     self._queue.put(unit, timeout=0.2)
                     break
                 except queue.Full:
-                    continue
+                    if on_wait is not None:
+                        on_wait()
 
     def check(self) -> None:
         """Raise the :class:`HookError` the runner stopped on, if any."""
@@ -481,7 +484,7 @@ class HookSink:
         """Queue the hooks of ``deliveries``; store the offsets of the alerts done so far."""
         try:
             if deliveries:
-                self.runner.submit(deliveries)
+                self.runner.submit(deliveries, on_wait=self._store_done)
         finally:
             self._store_done()
         return []
@@ -491,7 +494,8 @@ class HookSink:
         :class:`HookError` the runner stopped on, if any. (``only_written`` is the disk
         sink's argument: hooks store only what is done in every case.)"""
         try:
-            self.runner.wait()
+            while not self.runner.wait(0.5):  # store progress while the queue drains
+                self._store_done()
             self._store_done()
         finally:
             self.runner.close()
