@@ -38,9 +38,12 @@ def test_tutorial_blocks_are_all_python_and_exist():
 def test_tutorial_runs_and_makes_its_figures(kafka, topic, alice_config, tmp_path, monkeypatch):
     text = TUTORIAL.read_text()
     cfg = alice_config(f"tutorial-{uuid.uuid4().hex[:8]}")
+    lsst_topic = kafka.create_topic(f"t-lsst-{uuid.uuid4().hex[:8]}")
     substitutions = {
         "localhost:9092": kafka.admin_servers,
         "kafka-ztf.fink-broker.org:24499": cfg["bootstrap.servers"],
+        "your_lsst_server:port": cfg["bootstrap.servers"],
+        "tutorial_rubin": lsst_topic,
         "your_username": cfg["username"],
         "your_password": cfg["password"],
         "your_group": cfg["group_id"],
@@ -56,7 +59,13 @@ def test_tutorial_runs_and_makes_its_figures(kafka, topic, alice_config, tmp_pat
             code = code.replace(old, new)
         exec(compile(code, f"{TUTORIAL.name}, block {i}", "exec"), namespace)
 
-    # What the blocks did: a real alert went through the broker and back from disk.
+    # What the blocks did: real alerts of both surveys went through the broker (Rubin/LSST
+    # first, then ZTF) and back from disk.
+    lsst_alert = namespace["lsst_alert"]
+    assert lsst_alert["alertId"] == 58804293150441522
+    assert namespace["lsst_table"]["alertId"].tolist() == [lsst_alert["alertId"]]
+    assert len(namespace["lsst_lc"]) == 5 and set(namespace["lsst_lc"]["band"]) == {"g", "i"}
+    assert text.index("tutorial_lsst_summary.png") < text.index("tutorial_summary.png")
     alert = namespace["alert"]
     assert namespace["topic"] == topic
     assert alert["objectId"] == "ZTF18abvcdqu"
@@ -65,7 +74,7 @@ def test_tutorial_runs_and_makes_its_figures(kafka, topic, alice_config, tmp_pat
     assert "candidate.magpsf" in {f.path for f in namespace["magnitude_fields"]}
 
     figures = FIGURE.findall(text)
-    assert len(figures) >= 4
+    assert len(figures) >= 6 and figures[0] == "figures/tutorial_lsst_summary.png"
     (DOCS / "figures").mkdir(exist_ok=True)
     for ref in figures:
         produced = tmp_path / Path(ref).name
