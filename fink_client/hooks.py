@@ -16,7 +16,10 @@ and every later one are delivered again on the next run with the same group. A c
 ``kill -9`` at any moment therefore loses nothing, but **a hook may see an alert twice**:
 the alerts whose hook ran after the last commit (every ``auto.commit.interval.ms``, 5 s by
 default, and on a clean stop) run again after a restart. Make hooks idempotent (key on
-``candid`` for ZTF, ``diaSourceId``/``alertId`` for Rubin).
+``candid`` for ZTF, ``diaSourceId``/``alertId`` for Rubin). A hook so slow that the consumer
+cannot come back to Kafka within ``max.poll.interval.ms`` (5 min) makes it leave its group:
+its partitions go elsewhere and their unfinished alerts are delivered again (duplicates,
+never a loss).
 
 The alert JSON is :mod:`fink_client.io.jsonlines`'s encoding (bytes as base64, NaN as
 ``"NaN"``, exact 64-bit integers); webhook summaries are :func:`fink_client.table.alert_fields`
@@ -370,6 +373,11 @@ class HookRunner:
         with self._lock:
             return dict(self._done)
 
+    def idle(self) -> bool:
+        """True when every submitted call is done and the runner has not stopped."""
+        with self._lock:
+            return self._pending == 0 and self.error is None
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until every queued call is done (or the runner stopped); True if idle."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -474,8 +482,13 @@ class HookSink:
         self._stored: dict[TP, int] = {}
 
     def _store_done(self) -> None:
-        new = {tp: o for tp, o in self.runner.completed().items()
-               if o > self._stored.get(tp, -1)}
+        done = self.runner.completed()
+        if self.runner.idle():
+            # Everything handed out is done, including undecodable messages the consumer
+            # kept in the dead-letter folder (they never reach a hook): store up to there.
+            for tp, o in self.consumer.delivered_positions().items():
+                done[tp] = max(done.get(tp, 0), o)
+        new = {tp: o for tp, o in done.items() if o > self._stored.get(tp, -1)}
         if new:
             self.consumer.store_delivered(new)
             self._stored.update(new)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 
 from fink_client import schemas
 from fink_client.consumer import Delivery
@@ -28,6 +29,7 @@ from fink_client.hooks import (
     run_hooks,
 )
 from fink_client.io.jsonlines import decode_alert
+from fink_client.offsets import OffsetsClient
 from fink_client.testing import assert_alerts_equal
 from tests.helpers import SAMPLES, publish, source_alerts, unique_group
 from tests.hookhelpers import WebhookServer, read_log, write_script
@@ -194,3 +196,24 @@ def test_template_checks_fields() -> None:
     assert t.render({"objectId": "ZTF1", "mag": 18.25, "fink_class": "SN"}) == "ZTF1 mag=18.2 SN"
     with pytest.raises(ConfigError, match="http"):
         WebhookHook("ftp://example.org/x")
+
+
+def test_undecodable_message_is_dead_lettered_and_stored(kafka, topic, alice_config,
+                                                         script_env, tmp_path) -> None:
+    n = publish(kafka, topic, FINK)
+    producer = Producer({"bootstrap.servers": kafka.admin_servers})
+    producer.produce(topic, value=b"not an alert", key=b"not a schema")  # the last offset
+    producer.flush(10)
+    cfg = alice_config(unique_group())
+    dead = tmp_path / "dead"
+    runner = run_hooks([topic], cfg, ExecHook(script_env["cmd"]), idle_timeout=4,
+                       dead_letter=dead)
+    assert runner.succeeded == n and (dead / f"{topic}-0-{n}.value").read_bytes() == \
+        b"not an alert"
+    # The poison message is durable in the dead-letter folder: its offset was committed.
+    oc = OffsetsClient(cfg)
+    try:
+        [row] = oc.describe([topic])
+    finally:
+        oc.close()
+    assert row.committed == n + 1
