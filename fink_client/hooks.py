@@ -389,9 +389,10 @@ class HookRunner:
                 self._idle.wait(left)
         return True
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Stop the worker after the call in progress (queued calls are dropped: their
-        offsets are not stored, so they come again next run)."""
+        offsets are not stored, so they come again next run); wait for it at most
+        ``timeout`` seconds (default: a retry delay and a bit)."""
         self._stop.set()
         while True:  # make room for the sentinel
             try:
@@ -400,7 +401,7 @@ class HookRunner:
             except queue.Full:
                 with contextlib.suppress(queue.Empty):
                     self._queue.get_nowait()
-        self._thread.join(timeout=self.max_backoff + 5)
+        self._thread.join(timeout=self.max_backoff + 5 if timeout is None else timeout)
 
     # -- the worker
     def _work(self) -> None:
@@ -510,8 +511,10 @@ class HookSink:
             while not self.runner.wait(0.5):  # store progress while the queue drains
                 self._store_done()
             self._store_done()
-        finally:
-            self.runner.close()
+        except BaseException:  # e.g. a second Ctrl-C: abort now, store nothing more
+            self.runner.close(timeout=0)
+            raise
+        self.runner.close()
         self.runner.check()
 
 
@@ -537,6 +540,6 @@ def run_hooks(topics: Sequence[str] | str, config: dict[str, Any], hook: Hook, *
         stream(consumer, sink=HookSink(consumer, runner), limit=limit,  # type: ignore[arg-type]
                idle_timeout=idle_timeout, should_stop=should_stop)
     finally:
-        runner.close()
+        runner.close(timeout=1.0)  # already stopped unless the loop was interrupted
         consumer.close()  # commits the offsets stored for the alerts done
     return runner
