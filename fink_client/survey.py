@@ -110,7 +110,7 @@ def band(alert: Mapping[str, Any]) -> str | None:
     ``diaSource.band`` (``u g r i z y``); ``None`` when the alert does not say."""
     if detect_survey(alert) == ZTF:
         fid = (alert.get("candidate") or {}).get("fid")
-        return ZTF_BANDS.get(fid, None if fid is None else str(fid))
+        return None if fid is None else ZTF_BANDS.get(fid, str(fid))
     return (alert.get("diaSource") or {}).get("band")
 
 

@@ -69,7 +69,7 @@ def _get(alert: Mapping[str, Any], path: str) -> Any:
 
 
 def _utc_text(mjd_utc: float | None) -> str | None:
-    if _missing(mjd_utc):
+    if mjd_utc is None or math.isnan(mjd_utc):
         return None
     seconds = (mjd_utc - _MJD_UNIX_EPOCH) * 86400.0
     return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
@@ -125,13 +125,12 @@ def alert_fields(alert: Mapping[str, Any]) -> dict[str, Any]:
         out.update(mag=rec.get("magpsf"), magerr=rec.get("sigmapsf"), flux=None, fluxerr=None)
     else:
         flux, fluxerr = rec.get("psfFlux"), rec.get("psfFluxErr")
-        positive = not _missing(flux) and flux > 0
-        out.update(
-            mag=NJY_AB_ZERO_POINT - 2.5 * math.log10(flux) if positive else None,
-            magerr=2.5 / math.log(10) * fluxerr / flux if positive and not _missing(fluxerr)
-            else None,
-            flux=flux, fluxerr=fluxerr,
-        )
+        mag = magerr = None
+        if isinstance(flux, (int, float)) and flux > 0:  # (NaN > 0 is false)
+            mag = NJY_AB_ZERO_POINT - 2.5 * math.log10(flux)
+            if isinstance(fluxerr, (int, float)) and not math.isnan(fluxerr):
+                magerr = 2.5 / math.log(10) * fluxerr / flux
+        out.update(mag=mag, magerr=magerr, flux=flux, fluxerr=fluxerr)
     out.update(ra=rec.get("ra"), dec=rec.get("dec"), fink_class=_fink_class(alert, kind))
     for field in ZTF_FINK_FIELDS if ztf else LSST_FINK_FIELDS:
         if field in alert:

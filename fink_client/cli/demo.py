@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from fink_client.cli.common import add_json_flag, print_json
-from fink_client.consumer import Alert, AlertConsumer
+from fink_client.consumer import AlertConsumer, Delivery
 from fink_client.localkafka import DEMO_PASSWORD, DEMO_USER, LocalKafka
 from fink_client.replay import replay
 from fink_client.survey import LSST, ZTF, survey
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             "group_id": "fink-demo-group",
             "bootstrap.servers": kafka.bootstrap_servers,
         }
-        received: list[tuple[str, Alert]] = []
+        received: list[Delivery] = []
         want = sum(published.values())
         with AlertConsumer(list(DEMO_TOPICS), config) as consumer:
             deadline = time.monotonic() + 60
