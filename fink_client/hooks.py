@@ -309,8 +309,10 @@ class HookRunner:
     :meth:`submit` queues deliveries (waiting while ``queue_size`` calls are pending),
     one call per alert, or per ``batch_size`` alerts for a batch hook. Each call is tried
     ``1 + retries`` times, waiting ``backoff * 2**k`` seconds (at most ``max_backoff``)
-    between tries. A call that still fails goes to ``dead_letter`` (each alert as its JSON
-    line in ``<topic>-<partition>-<offset>.value``, the reason in ``.json``); without one,
+    between tries. A call that still fails goes to ``dead_letter`` (each alert as
+    ``<topic>-<partition>-<offset>.value``: the raw Kafka value when the delivery carries
+    it, else the alert's JSON line; the key in ``.key``, the reason in ``.json``, error
+    ``HookError``); without one,
     the runner stops and :meth:`check` raises the :class:`HookError`. :meth:`completed`
     says up to where every alert is done (succeeded or dead-lettered), per partition.
     """
@@ -452,8 +454,9 @@ class HookRunner:
             return
         for d in unit:
             try:
+                raw = getattr(d, "value", None)  # the raw Kafka value, where kept
                 self.dead_letter.write(
-                    encode_alert(d.alert), d.key,
+                    raw if isinstance(raw, bytes) else encode_alert(d.alert), d.key,
                     HookError(reason, topic=d.topic, partition=d.partition, offset=d.offset))
             except OSError as exc:
                 self.error = HookError(f"cannot keep a failed alert in the dead-letter folder "

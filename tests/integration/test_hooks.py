@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
+import fink_client
 from fink_client import schemas
 from fink_client.consumer import Delivery
 from fink_client.errors import ConfigError
@@ -52,6 +53,15 @@ def script_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
 
 def _tries(path: Path) -> list[int]:
     return [int(x.split()[0]) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def _dead_alert(folder: Path, name: str) -> dict:
+    """The alert kept in a dead-letter entry: the raw Kafka value (decoded with its key)
+    when deliveries carry it, else the alert's JSON line."""
+    value = (folder / f"{name}.value").read_bytes()
+    if "value" in Delivery._fields:
+        return fink_client.decode(value, (folder / f"{name}.key").read_bytes())
+    return json.loads(value)
 
 
 def _schema_of(path: Path) -> dict:
@@ -96,7 +106,7 @@ def test_failing_exec_hook_is_retried_then_dead_lettered(kafka, topic, alice_con
         assert meta["error"] == "HookError" and meta["offset"] == offset
         assert "exit status 3" in meta["reason"] and "hook refuses" in meta["reason"]
         assert "after 3 tries" in meta["reason"]
-        kept = json.loads((dead / f"{topic}-0-{offset}.value").read_bytes())
+        kept = _dead_alert(dead, f"{topic}-0-{offset}")
         assert kept["candid"] in source_alerts(FINK, RAW)
     # Dead-lettered alerts are durable: their offsets were stored and committed too.
     monkeypatch.delenv("HOOK_FAIL")
