@@ -458,7 +458,7 @@ class HookRunner:
                 self.dead_letter.write(
                     raw if isinstance(raw, bytes) else encode_alert(d.alert), d.key,
                     HookError(reason, topic=d.topic, partition=d.partition, offset=d.offset))
-            except OSError as exc:
+            except (OSError, AlertError) as exc:  # DeadLetterError: disk full, not writable
                 self.error = HookError(f"cannot keep a failed alert in the dead-letter folder "
                                        f"{self.dead_letter.folder}: {exc}", retryable=False,
                                        topic=d.topic, partition=d.partition, offset=d.offset)

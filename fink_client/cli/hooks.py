@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from fink_client.cli.auth import UsageError
+from fink_client.cli.common import seconds
 from fink_client.errors import ConfigError
 from fink_client.hooks import ExecHook, Hook, HookRunner, WebhookHook
 
@@ -37,7 +38,7 @@ def add_hook_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--retries", type=int, default=3, metavar="N", dest="hook_retries",
                    help="tries after a failed hook before the alert is dead-lettered "
                    "(default 3; waits 1, 2, 4... s)")
-    g.add_argument("--hook-timeout", type=float, default=None, metavar="S",
+    g.add_argument("--hook-timeout", type=seconds, default=None, metavar="S",
                    help="a command or request taking longer than S seconds fails "
                    "(default 60 for --exec, 10 for --webhook)")
 
@@ -57,8 +58,6 @@ def hook_from_args(args: argparse.Namespace) -> Hook | None:
     if args.hook_retries < 0:
         raise UsageError("--retries must be 0 or more")
     timeout = args.hook_timeout
-    if timeout is not None and not timeout > 0:
-        raise UsageError("--hook-timeout must be a positive number of seconds")
     try:
         if exe is not None:
             if args.hook_template:

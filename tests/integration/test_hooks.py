@@ -227,3 +227,20 @@ def test_undecodable_message_is_dead_lettered_and_stored(kafka, topic, alice_con
     finally:
         oc.close()
     assert row.committed == n + 1
+
+
+def test_failed_dead_letter_write_stores_nothing(tmp_path: Path) -> None:
+    def fail(topic: str, alert: dict) -> None:
+        raise ValueError("bad alert")
+
+    dead = tmp_path / "dead"
+    runner = HookRunner(CallableHook(fail), retries=0, dead_letter=dead)
+    dead.rmdir()
+    dead.write_text("a file where the folder was")  # every write into it fails
+    runner.submit([_delivery(0), _delivery(1)])
+    assert runner.wait(10)
+    assert isinstance(runner.error, HookError) and "cannot keep" in runner.error.reason
+    assert runner.error.offset == 0 and runner.completed() == {}  # offset 0 comes again
+    with pytest.raises(HookError):
+        runner.check()
+    runner.close()
