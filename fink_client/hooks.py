@@ -482,6 +482,8 @@ class HookSink:
     def __init__(self, consumer: AlertConsumer, runner: HookRunner) -> None:
         self.consumer = consumer
         self.runner = runner
+        #: alerts the loop fetches at a time: whole batches for a batch hook
+        self.batch_size = runner.batch_size if runner.hook.batch else 200
         self.files: list[Path] = []  # the stream loop's sink interface; hooks write none
         self._stored: dict[TP, int] = {}
 
@@ -540,7 +542,7 @@ def run_hooks(topics: Sequence[str] | str, config: dict[str, Any], hook: Hook, *
     runner = HookRunner(hook, retries=retries, backoff=backoff, queue_size=queue_size,
                         dead_letter=dead_letter, batch_size=batch_size)
     try:
-        stream(consumer, sink=HookSink(consumer, runner), limit=limit,  # type: ignore[arg-type]
+        stream(consumer, sink=HookSink(consumer, runner), limit=limit,
                idle_timeout=idle_timeout, should_stop=should_stop)
     finally:
         runner.close(timeout=1.0)  # already stopped unless the loop was interrupted
