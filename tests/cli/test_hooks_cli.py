@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_finkctl import env, finkctl, home  # noqa: F401 (fixtures)
+from tests.cli.test_finkctl import finkctl
 from tests.helpers import FINKCTL, SAMPLES, publish, source_alerts
 from tests.hookhelpers import WebhookServer, read_log, write_script
 
@@ -25,7 +25,7 @@ LSST = SAMPLES / "lsst" / "fink-7.4"
 
 
 @pytest.fixture
-def hook_env(env: dict, tmp_path: Path) -> dict:  # noqa: F811
+def hook_env(env: dict, tmp_path: Path) -> dict:
     e = dict(env)
     e["HOOK_LOG"] = str(tmp_path / "log.jsonl")
     e["HOOK_TRIES"] = str(tmp_path / "tries.txt")
@@ -37,7 +37,7 @@ def _summary(r: subprocess.CompletedProcess) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def _committed(topic: str, env: dict) -> int:  # noqa: F811
+def _committed(topic: str, env: dict) -> int:
     r = finkctl("offsets", topic, "--json", env=env)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)["offsets"][0]["committed"] or 0
@@ -78,7 +78,7 @@ def test_exec_without_dead_letter_stops_at_the_failure(kafka, hook_env: dict) ->
     assert _committed(topic, hook_env) == n
 
 
-def test_webhook_from_env_with_template(kafka, env: dict) -> None:  # noqa: F811
+def test_webhook_from_env_with_template(kafka, env: dict) -> None:
     topic = kafka.create_topic(f"cli-web-{uuid.uuid4().hex[:6]}")
     n = publish(kafka, topic, FINK)
     with WebhookServer(fail_first=1) as server:
@@ -94,7 +94,7 @@ def test_webhook_from_env_with_template(kafka, env: dict) -> None:  # noqa: F811
     assert "s3cr3t" not in r.stdout + r.stderr
 
 
-def test_hook_usage_errors(env: dict) -> None:  # noqa: F811
+def test_hook_usage_errors(env: dict) -> None:
     for args in (["--batch"], ["--template", "{objectId}"], ["--exec", "true", "--webhook",
                  "http://x/"], ["--webhook", "ftp://x/"], ["--webhook", "http://h/",
                  "--template", "{nope}"], ["--exec", "true", "--save", "d"]):
