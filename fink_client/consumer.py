@@ -317,10 +317,10 @@ class AlertConsumer:
 
     def _load_side_schemas(self) -> None:
         """Data-transfer topics carry their schema on the side topic ``<topic>_schema``."""
-        for name in self.topics:
-            if name.startswith("ftransfer_") and not name.endswith("_schema"):
-                from fink_client.transfer import fetch_side_schema
+        from fink_client.transfer import fetch_side_schema, is_transfer_topic
 
+        for name in self.topics:
+            if is_transfer_topic(name):
                 schema = fetch_side_schema(self._kafka_config, name, self._connect_timeout)
                 if schema is not None:
                     self._decoder.set_topic_schema(name, schema)

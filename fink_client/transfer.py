@@ -1,23 +1,70 @@
-"""Fink data-transfer topics (``ftransfer_<survey>_<date>_<id>``).
+"""Fink Data Transfer topics (``ftransfer_<survey>_<date>_<id>``, ``fxmatch_*``): download a
+whole topic into one partitioned dataset, with several processes and machines.
 
-Their values are schemaless Avro and their keys carry no schema: the schema is the
-key of the first message of the side topic ``<topic>_schema``.
+Their values are schemaless Avro and carry no key: the schema is the key of the first
+message of the side topic ``<topic>_schema``. It is read by partition assignment (no
+group, no commit), so every run finds it again.
+
+:func:`transfer` starts ``workers`` processes (:mod:`fink_client.transfer_worker`), all
+members of the user's consumer group: Kafka shares the partitions among them, and among
+the processes of the same command started on other machines with the same group. Each
+worker writes aligned batches of offsets into files (Avro, Parquet typed from the Avro
+schema, or JSON lines), under Hive folders (:mod:`fink_client.partitioning`), and commits
+a batch only once its file is durable. The run ends when the group has committed every
+partition up to the end offsets taken at start (whoever wrote them), at ``limit``, after
+``timeout`` seconds without progress, or on :func:`request_stop`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import logging
+import multiprocessing
+import os
+import re
 import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaError as RdKafkaError
 
-from fink_client.errors import SchemaError
+from fink_client.errors import (
+    AlertError,
+    BrokerUnreachableError,
+    ConfigError,
+    SchemaError,
+    TopicAuthorizationError,
+)
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("parquet", "avro", "json")
+TRANSFER_PREFIXES = ("ftransfer_", "fxmatch_")
+_TMP = re.compile(r"^\..+\.(\d+)\.tmp$")  # fink_client.io.atomic's temporary names
 
 
 def side_topic(topic: str) -> str:
     """Name of the topic holding the schema of data-transfer topic ``topic``."""
     return f"{topic}_schema"
+
+
+def is_transfer_topic(topic: str) -> bool:
+    """True for Fink data-transfer and cross-match topic names (not their side topics)."""
+    return topic.startswith(TRANSFER_PREFIXES) and not topic.endswith("_schema")
+
+
+def _side_auth_error(topic: str) -> TopicAuthorizationError:
+    side = side_topic(topic)
+    return TopicAuthorizationError(
+        f"not authorised to read {side!r}, the topic holding the schema of {topic!r}: "
+        "ask the Fink team for READ access to both topics, or give the schema with "
+        "--schema FILE",
+        topic=side,
+    )
 
 
 def fetch_side_schema(
@@ -26,23 +73,43 @@ def fetch_side_schema(
     """Schema of ``topic`` read from the key of the first message of ``<topic>_schema``.
 
     Returns ``None`` if the side topic does not exist (the topic's messages may carry
-    their schema themselves). Raises :class:`SchemaError` if it exists but holds no
-    usable schema within ``timeout`` seconds. Commits nothing.
+    their schema themselves). Raises :class:`TopicAuthorizationError` naming the side
+    topic when the user may not read it, and :class:`SchemaError` if it exists but holds
+    no usable schema within ``timeout`` seconds. The side topic is read by assignment,
+    never through the group: nothing is committed, so a rerun always finds it.
     """
+    from fink_client.consumer import translate_kafka_error
+
     cfg = {k: v for k, v in kafka_config.items() if k not in ("error_cb",)}
     cfg["enable.auto.commit"] = False
     side = side_topic(topic)
+    servers = str(cfg.get("bootstrap.servers"))
     consumer = Consumer(cfg)
     try:
-        md = consumer.list_topics(side, timeout=timeout)
+        try:
+            md = consumer.list_topics(side, timeout=timeout)
+        except KafkaException as exc:
+            raise BrokerUnreachableError(
+                f"no answer from the Kafka broker(s) {servers} within {timeout:g} s while "
+                f"reading {side!r}: {exc}") from None
         tmd = md.topics.get(side)
+        if tmd is not None and tmd.error is not None:
+            if tmd.error.code() == RdKafkaError.TOPIC_AUTHORIZATION_FAILED:
+                raise _side_auth_error(topic)
+            if tmd.error.code() not in (RdKafkaError.UNKNOWN_TOPIC_OR_PART,
+                                        RdKafkaError._UNKNOWN_TOPIC):
+                raise translate_kafka_error(tmd.error, servers=servers, topic=side)
         if tmd is None or tmd.error is not None or not tmd.partitions:
             return None
         consumer.assign([TopicPartition(side, 0, OFFSET_BEGINNING)])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             msg = consumer.poll(0.5)
-            if msg is None or msg.error():
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == RdKafkaError.TOPIC_AUTHORIZATION_FAILED:
+                    raise _side_auth_error(topic)
                 continue
             try:
                 key = msg.key()
@@ -58,3 +125,320 @@ def fetch_side_schema(
                           topic=side)
     finally:
         consumer.close()
+
+
+# -- the download -------------------------------------------------------------------------
+@dataclasses.dataclass
+class Progress:
+    """Where a transfer stands (given to the ``progress`` callback, and returned at the end).
+
+    ``alerts``/``payload_bytes``/``files``/``disk_bytes``/``dead_letters`` count what this
+    command wrote; ``total`` is the group's lag at start and ``lag`` what the group (every
+    machine) has left; ``reason`` says why it stopped: ``done``, ``nothing to do``,
+    ``limit``, ``timeout`` or ``stopped``.
+    """
+
+    topic: str
+    group_id: str
+    out: str
+    total: int = 0
+    lag: int = 0
+    alerts: int = 0
+    payload_bytes: int = 0
+    files: int = 0
+    disk_bytes: int = 0
+    dead_letters: int = 0
+    workers: int = 0
+    seconds: float = 0.0
+    reason: str = ""
+    schema_files: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        """Alerts per second written by this command."""
+        return self.alerts / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate (from the group's lag), if known."""
+        return self.lag / self.rate if self.rate > 0 else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (for ``--json``)."""
+        d = dataclasses.asdict(self)
+        d.update(rate=round(self.rate, 1), seconds=round(self.seconds, 3))
+        return d
+
+
+_STOP: list[Any] = []
+
+
+def request_stop() -> None:
+    """Ask the running :func:`transfer` to finish its batches and stop (signal handlers)."""
+    for event in _STOP:
+        event.set()
+
+
+def clean_temporary_files(*folders: Path) -> int:
+    """Remove the temporary files (``.<name>.<pid>.tmp``) that dead runs left behind.
+
+    A file whose process is still alive on this machine is left alone. Returns how many
+    were removed.
+    """
+    removed = 0
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob(".*.tmp"):
+            match = _TMP.match(path.name)
+            if match is None or _alive(int(match.group(1))):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def dump_schemas(out: Path, topic: str, schema: Mapping[str, Any]) -> list[Path]:
+    """Write ``_<topic>.avsc`` and ``_<topic>.arrow.txt`` (the Parquet schema) into ``out``.
+
+    Names start with ``_`` so that dataset readers (pyarrow, Spark) skip them.
+    """
+    from fink_client.io.arrow import avro_to_arrow_schema
+    from fink_client.io.atomic import atomic_write
+
+    paths = []
+    avsc = out / f"_{topic}.avsc"
+    with atomic_write(avsc, overwrite=True) as fh:
+        fh.write(json.dumps(schema, indent=1).encode())
+    paths.append(avsc)
+    try:
+        arrow = avro_to_arrow_schema(schema)
+    except SchemaError as exc:
+        log.warning("no Arrow schema for %s: %s", topic, exc)
+        return paths
+    text = arrow.remove_metadata().to_string(show_field_metadata=False)
+    arrow_path = out / f"_{topic}.arrow.txt"
+    with atomic_write(arrow_path, overwrite=True) as fh:
+        fh.write(text.encode() + b"\n")
+    paths.append(arrow_path)
+    return paths
+
+
+def _check_args(fmt: str, workers: int, batch_size: int, limit: int | None,
+                timeout: float | None) -> None:
+    if fmt not in FORMATS:
+        raise ConfigError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}",
+                          field="format")
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError("workers must be a positive number of processes", field="workers")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError("batch_size must be a positive number of alerts", field="batch_size")
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ConfigError("limit must be a positive number of alerts", field="limit")
+    if timeout is not None and not timeout > 0:
+        raise ConfigError("timeout must be a positive number of seconds", field="timeout")
+
+
+def transfer(
+    topic: str,
+    out: str | Path,
+    config: Mapping[str, Any],
+    *,
+    fmt: str = "parquet",
+    partition_by: str = "none",
+    workers: int | None = None,
+    limit: int | None = None,
+    batch_size: int = 1000,
+    timeout: float | None = 60.0,
+    restart_from_beginning: bool = False,
+    schema: Any = None,
+    dead_letter: str | Path | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    verbose: int = 0,
+) -> Progress:
+    """Download data-transfer ``topic`` into ``out``; return what was done.
+
+    ``config``: fink-client config (``username``, ``password``, ``group_id``,
+    ``bootstrap.servers``...): the group is shared by the workers and by the same command
+    on other machines. ``fmt``: ``parquet`` | ``avro`` | ``json``; ``partition_by``:
+    ``none`` | ``time`` | ``finkclass`` | ``tnsclass`` | a (dotted) field. ``workers``:
+    processes (default: CPU count). ``schema`` (path, dict, JSON) overrides the side
+    topic. ``timeout``: stop after that many seconds without progress of the group.
+    ``dead_letter``: folder for undecodable messages (otherwise one stops the run with
+    :class:`~fink_client.errors.DecodeError`). ``progress`` is called about twice a second.
+
+    Typed errors (:mod:`fink_client.errors`): authentication, topic or side topic not
+    authorised, unknown topic (listing the available ones), broker unreachable, bad
+    configuration.
+    """
+    from fink_client import config as _config
+    from fink_client import transfer_worker
+    from fink_client.offsets import OffsetsClient
+    from fink_client.partitioning import Partitioner
+    from fink_client.sink import check_folder
+    from fink_client.wire import load_schema
+
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    _check_args(fmt, workers, batch_size, limit, timeout)
+    if not isinstance(topic, str) or not topic or topic.startswith("^"):
+        raise ConfigError("topic must be one topic name", field="topic")
+    user_config = {k: v for k, v in dict(config).items() if k not in ("logger", "error_cb")}
+    kcfg = _config.kafka_config(user_config)
+    kcfg["logger"] = logging.getLogger("fink_client.librdkafka")
+    connect_timeout = _config.connect_timeout(user_config)
+    out_path = check_folder(out)
+    dead_path = check_folder(dead_letter) if dead_letter is not None else None
+    clean_temporary_files(*(p for p in (out_path, dead_path) if p is not None))
+
+    started = time.monotonic()
+    with OffsetsClient(user_config) as oc:
+        tps = oc.partitions([topic])  # typed: unknown topic (with the list), not authorised
+        schema_json = load_schema(schema if isinstance(schema, (dict, list)) else
+                                  Path(schema)) if schema is not None else \
+            fetch_side_schema(kcfg, topic, connect_timeout)
+        Partitioner(partition_by, schema_json)  # refuse a bad --partition-by now
+        if schema_json is None and partition_by not in ("none",):
+            log.info("no schema on %s: partition fields are checked per message",
+                     side_topic(topic))
+        if restart_from_beginning:
+            oc.reset([topic], "earliest")
+        report = oc.describe([topic])
+        ends = {r.partition: r.high for r in report}
+        state = Progress(topic=topic, group_id=kcfg["group.id"], out=str(out_path),
+                         total=sum(r.lag for r in report), workers=workers)
+        state.lag = state.total
+        if schema_json is not None:
+            state.schema_files = [str(p) for p in dump_schemas(out_path, topic, schema_json)]
+        if state.lag == 0:
+            state.reason = "nothing to do"
+            state.workers = 0
+            state.seconds = time.monotonic() - started
+            return state
+
+        job = transfer_worker.Job(
+            topic=topic, config=user_config, out=str(out_path), fmt=fmt,
+            partition_by=partition_by, schema=schema_json, ends=ends,
+            batch_size=batch_size, dead_letter=str(dead_path) if dead_path else None,
+            limit=limit,
+        )
+        ctx = multiprocessing.get_context("spawn")  # never fork librdkafka's threads
+        shared = transfer_worker.Shared(ctx)
+        procs = [ctx.Process(target=transfer_worker.run, args=(job, shared, verbose),
+                             name=f"finkctl-transfer-{i}", daemon=True)
+                 for i in range(workers)]
+        _STOP.append(shared.stop)
+        error: AlertError | None = None
+        try:
+            for proc in procs:
+                proc.start()
+            error = _supervise(oc, tps, ends, state, shared, procs, limit, timeout,
+                               progress, started)
+        finally:
+            shared.stop.set()
+            for proc in procs:
+                proc.join(30)
+                if proc.is_alive():  # pragma: no cover - a worker stuck in librdkafka
+                    proc.kill()
+                    proc.join(5)
+            _STOP.remove(shared.stop)
+            _read_counts(state, shared)
+            if error is None:
+                error = _first_error(shared)
+            with contextlib.suppress(AlertError):
+                state.lag = _group_lag(oc, tps, ends)
+            state.seconds = time.monotonic() - started
+        if error is not None:
+            raise error
+    return state
+
+
+def _read_counts(state: Progress, shared: Any) -> None:
+    with shared.lock:
+        state.alerts = shared.alerts.value
+        state.payload_bytes = shared.payload.value
+        state.files = shared.files.value
+        state.disk_bytes = shared.disk.value
+        state.dead_letters = shared.dead.value
+
+
+def _first_error(shared: Any) -> AlertError | None:
+    try:
+        return shared.errors.get(timeout=0.5)
+    except Exception:
+        return None
+
+
+def _group_lag(oc: Any, tps: list[TopicPartition], ends: Mapping[int, int]) -> int:
+    """Alerts the group (every machine) still has to commit, up to the ends at start."""
+    committed = oc.committed(tps)
+    lows = {p: low for (_, p), (low, _) in oc.watermarks(tps).items()}
+    lag = 0
+    for tp in tps:
+        done = committed.get((tp.topic, tp.partition))
+        start = lows[tp.partition] if done is None else max(done, lows[tp.partition])
+        lag += max(0, ends[tp.partition] - start)
+    return lag
+
+
+def _supervise(oc: Any, tps: list[TopicPartition], ends: Mapping[int, int], state: Progress,
+               shared: Any, procs: list[Any], limit: int | None, timeout: float | None,
+               progress: Callable[[Progress], None] | None, started: float) -> AlertError | None:
+    """Watch the workers and the group's commits until done; return a worker's error."""
+    last_change = time.monotonic()
+    last_seen = (-1, -1)
+    reported_dead: set[int] = set()
+    while True:
+        time.sleep(0.5)
+        _read_counts(state, shared)
+        state.lag = _group_lag(oc, tps, ends)
+        state.seconds = time.monotonic() - started
+        if progress is not None:
+            progress(state)
+        if state.lag == 0:
+            state.reason = "done"
+            return None
+        if shared.stop.is_set():
+            error = _first_error(shared)
+            if error is not None:
+                return error
+            state.reason = "stopped"
+            return None
+        if limit is not None and state.alerts + state.dead_letters >= limit:
+            state.reason = "limit"
+            return None
+        for proc in procs:
+            if proc.exitcode is not None and proc.pid not in reported_dead:
+                reported_dead.add(proc.pid)
+                log.warning("worker %s (pid %s) ended with exit code %s; the group gives its "
+                            "partitions to the others (uncommitted batches are read again)",
+                            proc.name, proc.pid, proc.exitcode)
+        if all(proc.exitcode is not None for proc in procs):
+            if limit is not None and shared.reserved.value >= limit:
+                state.reason = "limit"
+                return None
+            return _first_error(shared) or AlertError(
+                "every transfer worker died; rerun the command to resume (nothing is lost)")
+        seen = (state.alerts + state.dead_letters, state.lag)
+        now = time.monotonic()
+        if seen != last_seen:
+            last_seen, last_change = seen, now
+        elif timeout is not None and now - last_change >= timeout:
+            state.reason = "timeout"
+            return None
+
+
+__all__ = ["FORMATS", "Progress", "clean_temporary_files", "dump_schemas", "fetch_side_schema",
+           "is_transfer_topic", "request_stop", "side_topic", "transfer"]

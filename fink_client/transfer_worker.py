@@ -1,0 +1,393 @@
+"""One worker process of ``finkctl transfer``: a member of the user's consumer group that
+turns batches of raw Kafka values into durable, partitioned files, then commits them.
+
+Delivery rule (at least once): for each partition, messages are cut into batches aligned
+on offsets (``[k*B, (k+1)*B)`` for ``--batch-size B``, the last one ending at the end
+offset taken at start). A batch is validated (every value decoded with the topic's
+schema; an undecodable one goes to the dead-letter folder, never into a data file),
+written as one file per Hive folder (temporary name, fsync, rename: see
+:mod:`fink_client.io.atomic`), and only then is the offset after it committed, with a
+synchronous commit. Nothing is ever auto-committed.
+
+A worker killed at any moment leaves at most the batch it was writing uncommitted; the
+partition's next owner (another worker, or a rerun) reads that batch again. Because
+batches are aligned on offsets, it writes the same file names: an identical file already
+there is kept and not written twice, so a rerun after ``kill -9`` usually adds no
+duplicate at all. Duplicates appear only when a batch was cut early (``--limit``, Ctrl-C,
+a rebalance); they are bounded by one batch per partition the killed member held.
+
+The step "batch of raw values -> files" is :class:`BatchWriter`; its decode step
+(:meth:`BatchWriter.decode`) is where a C batch decoder (values -> Arrow record batch)
+or a raw Avro pass-through writer plugs in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import queue
+import time
+from pathlib import Path
+from typing import Any
+
+from fink_client.errors import AlertError, DecodeError
+
+log = logging.getLogger(__name__)
+
+#: librdkafka settings of the workers: commits are ours only, and a dead member's
+#: partitions move to the others within ~10 s (librdkafka's default is 45 s).
+WORKER_DEFAULTS: dict[str, Any] = {
+    "enable.auto.commit": False,
+    "session.timeout.ms": 10000,
+    "heartbeat.interval.ms": 1000,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """Everything a worker needs (picklable: it crosses to a spawned process)."""
+
+    topic: str
+    config: dict[str, Any]  # fink-client user config (no logger object)
+    out: str
+    fmt: str
+    partition_by: str
+    schema: dict[str, Any] | None
+    ends: dict[int, int]  # partition -> end offset taken at start
+    batch_size: int
+    dead_letter: str | None
+    limit: int | None
+
+
+# -- batch of raw values -> files ------------------------------------------------------
+class BatchWriter:
+    """Validate the raw values of one partition batch and write them as files.
+
+    One file per Hive folder (from :class:`~fink_client.partitioning.Partitioner`),
+    named ``<topic>-p<partition>-o<first>-<last>.<ext>`` by the writers of
+    :mod:`fink_client.io`; a file with that name and the same alerts is kept as it is.
+    """
+
+    def __init__(self, job: Job) -> None:
+        from fink_client.io.deadletter import DeadLetter
+        from fink_client.partitioning import Partitioner
+        from fink_client.wire import Decoder
+
+        self.job = job
+        self.out = Path(job.out)
+        topic_schemas = {job.topic: job.schema} if job.schema is not None else None
+        self.decoder = Decoder(topic_schemas=topic_schemas)
+        self.partitioner = Partitioner(job.partition_by, job.schema)
+        self.dead = DeadLetter(job.dead_letter) if job.dead_letter else None
+        self._writers: dict[str, Any] = {}
+        self._schemas: dict[Any, dict[str, Any] | None] = {}
+
+    def _writer(self, folder: str) -> Any:
+        writer = self._writers.get(folder)
+        if writer is None:
+            from fink_client.io import open_writer
+
+            writer = open_writer(self.job.fmt, self.out / folder if folder else self.out,
+                                 self.job.schema)
+            self._writers[folder] = writer
+        return writer
+
+    def schema_of(self, value: bytes, key: bytes | None) -> dict[str, Any] | None:
+        """Schema of one message: the topic's, else the one the message carries."""
+        if self.job.schema is not None:
+            return self.job.schema
+        return message_schema(value, key, self._schemas)
+
+    def decode(self, partition: int, msgs: list[tuple[int, bytes, bytes | None]]) -> list[
+            tuple[int, dict[str, Any], dict[str, Any] | None]]:
+        """``(offset, alert, schema)`` of each valid value; dead-letter the others.
+
+        Raises :class:`DecodeError` for an undecodable value without a dead-letter folder.
+        """
+        good = []
+        for offset, value, key in msgs:
+            try:
+                alert = self.decoder.decode(value, key, topic=self.job.topic,
+                                            partition=partition, offset=offset)
+            except DecodeError as exc:
+                if self.dead is None:
+                    raise DecodeError(
+                        f"{exc.reason}; give --dead-letter DIR to keep such messages aside "
+                        "and go on", raw_value=value, raw_key=key, topic=self.job.topic,
+                        partition=partition, offset=offset) from None
+                self.dead.write(value, key, exc)
+                continue
+            good.append((offset, alert, self.schema_of(value, key)))
+        return good
+
+    def write(self, partition: int, msgs: list[tuple[int, bytes, bytes | None]]) -> tuple[
+            int, int, int]:
+        """Write one batch durably; return ``(alerts, files, bytes on disk)``."""
+        groups: dict[tuple[str, str], list[tuple[int, dict[str, Any], Any]]] = {}
+        for offset, alert, schema in self.decode(partition, msgs):
+            fp = _fingerprint(schema)
+            groups.setdefault((self.partitioner(alert), fp), []).append((offset, alert, schema))
+        alerts = files = size = 0
+        for (folder, _), items in sorted(groups.items()):
+            writer = self._writer(folder)
+            before = writer.files_written
+            paths = writer.write([a for _, a, _ in items], topic=self.job.topic,
+                                 partition=partition, offsets=[o for o, _, _ in items],
+                                 schema=items[0][2])
+            alerts += len(items)
+            if writer.files_written > before:  # not an identical file already there
+                files += len(paths)
+                size += sum(p.stat().st_size for p in paths)
+        return alerts, files, size
+
+
+def _fingerprint(schema: Any) -> str:
+    if schema is None:
+        return ""
+    return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def message_schema(value: bytes, key: bytes | None,
+                   cache: dict[Any, dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The Avro schema a message carries: container header, Confluent id or key."""
+    import io
+    import struct
+
+    import fastavro
+
+    from fink_client import schemas
+    from fink_client.wire import CONFLUENT_MAGIC, CONTAINER_MAGIC, schema_from_key
+
+    if value.startswith(CONTAINER_MAGIC):
+        return fastavro.reader(io.BytesIO(value)).writer_schema
+    if key:
+        if key not in cache:
+            cache[key] = schema_from_key(key)
+        if cache[key] is not None:
+            return cache[key]
+    if value[:1] == bytes([CONFLUENT_MAGIC]) and len(value) > 5:
+        (schema_id,) = struct.unpack(">I", value[1:5])
+        if ("id", schema_id) not in cache:
+            cache[("id", schema_id)] = schemas.by_id(schema_id)
+        return cache[("id", schema_id)]
+    return None
+
+
+# -- the worker process ------------------------------------------------------------------
+class Shared:
+    """Counters and flags shared by the workers and the parent (multiprocessing)."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.stop = ctx.Event()
+        self.lock = ctx.Lock()
+        self.reserved = ctx.Value("q", 0, lock=False)  # alerts taken towards --limit
+        self.alerts = ctx.Value("q", 0, lock=False)
+        self.payload = ctx.Value("q", 0, lock=False)  # bytes of Kafka values processed
+        self.files = ctx.Value("q", 0, lock=False)
+        self.disk = ctx.Value("q", 0, lock=False)
+        self.dead = ctx.Value("q", 0, lock=False)
+        self.errors = ctx.Queue()
+
+    def reserve(self, want: int, limit: int | None) -> int:
+        """How many more messages this worker may take (``--limit`` is shared)."""
+        with self.lock:
+            if limit is None:
+                return want
+            take = max(0, min(want, limit - self.reserved.value))
+            self.reserved.value += take
+            return take
+
+    def release(self, count: int) -> None:
+        """Give back reserved messages that did not come."""
+        if count > 0:
+            with self.lock:
+                self.reserved.value -= count
+
+    def add(self, alerts: int, payload: int, files: int, disk: int, dead: int) -> None:
+        """Count a durable batch."""
+        with self.lock:
+            self.alerts.value += alerts
+            self.payload.value += payload
+            self.files.value += files
+            self.disk.value += disk
+            self.dead.value += dead
+
+
+class Worker:
+    """Consume assigned partitions in aligned batches; write, then commit each batch."""
+
+    def __init__(self, job: Job, shared: Shared) -> None:
+        from confluent_kafka import Consumer
+
+        from fink_client import config as _config
+
+        self.job = job
+        self.shared = shared
+        self.writer = BatchWriter(job)
+        kcfg = _config.kafka_config(job.config)
+        kcfg.update({k: v for k, v in WORKER_DEFAULTS.items() if k not in job.config})
+        kcfg["enable.auto.commit"] = False
+        kcfg["logger"] = logging.getLogger("fink_client.librdkafka")
+        self.servers = kcfg["bootstrap.servers"]
+        self.group = kcfg["group.id"]
+        self.consumer = Consumer(kcfg)
+        self.buffers: dict[int, list[tuple[int, bytes, bytes | None]]] = {}
+        self.assigned: set[int] = set()
+        self.paused: set[int] = set()
+
+    # -- batches -------------------------------------------------------------------
+    def _boundary(self, partition: int, first: int) -> int:
+        """Offset after the batch that starts at ``first`` (aligned, capped at the end)."""
+        size = self.job.batch_size
+        return min((first // size + 1) * size, self.job.ends.get(partition, 1 << 62))
+
+    def _flush(self, partition: int, upto: int | None = None) -> None:
+        """Write the buffered messages of ``partition`` below ``upto`` (all if None)."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        buf = self.buffers.get(partition)
+        if not buf:
+            return
+        cut = len(buf) if upto is None else sum(1 for o, _, _ in buf if o < upto)
+        if cut == 0:
+            return
+        batch, self.buffers[partition] = buf[:cut], buf[cut:]
+        dead_before = self.writer.dead.count if self.writer.dead else 0
+        alerts, files, disk = self.writer.write(partition, batch)
+        dead = (self.writer.dead.count if self.writer.dead else 0) - dead_before
+        next_offset = batch[-1][0] + 1
+        try:
+            self.consumer.commit(offsets=[TopicPartition(self.job.topic, partition,
+                                                         next_offset)], asynchronous=False)
+        except KafkaException as exc:  # revoked meanwhile: its new owner reads it again
+            log.info("commit of partition %d at %d failed: %s", partition, next_offset, exc)
+        self.shared.add(alerts, sum(len(v) for _, v, _ in batch), files, disk, dead)
+
+    def _flush_ready(self, partition: int) -> None:
+        buf = self.buffers.get(partition)
+        while buf:
+            boundary = self._boundary(partition, buf[0][0])
+            if buf[-1][0] + 1 < boundary:
+                return  # batch not complete yet
+            self._flush(partition, boundary)
+            buf = self.buffers.get(partition)
+
+    def _drained(self, partition: int) -> bool:
+        """True once the position reached the end taken at start (markers included)."""
+        from confluent_kafka import TopicPartition
+
+        end = self.job.ends.get(partition)
+        if end is None:
+            return False
+        try:
+            pos = self.consumer.position([TopicPartition(self.job.topic, partition)])[0].offset
+        except Exception:
+            return False
+        return pos >= end
+
+    def _commit_end(self, partition: int) -> None:
+        """Commit the end offset of a drained partition (steps over transaction markers)."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        tp = TopicPartition(self.job.topic, partition, self.job.ends[partition])
+        try:
+            self.consumer.commit(offsets=[tp], asynchronous=False)
+            self.consumer.pause([TopicPartition(self.job.topic, partition)])
+            self.paused.add(partition)
+        except KafkaException as exc:
+            log.info("commit of drained partition %d failed: %s", partition, exc)
+
+    # -- rebalance -----------------------------------------------------------------
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        self.assigned = {tp.partition for tp in partitions}
+        self.paused.clear()
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        # Write what is buffered while the partitions are still ours, so that their new
+        # owner starts after it; a failure leaves them uncommitted (read again).
+        for tp in partitions:
+            try:
+                self._flush(tp.partition)
+            except AlertError:
+                self.buffers.pop(tp.partition, None)
+                raise
+        self.assigned.clear()
+        self.paused.clear()
+
+    # -- loop ----------------------------------------------------------------------
+    def run(self) -> None:
+        """Consume until the parent says stop, then write what is buffered and leave."""
+        from confluent_kafka import KafkaError as RdKafkaError
+
+        from fink_client.consumer import translate_kafka_error
+
+        self.consumer.subscribe([self.job.topic], on_assign=self._on_assign,
+                                on_revoke=self._on_revoke)
+        try:
+            while not self.shared.stop.is_set():
+                want = self.shared.reserve(500, self.job.limit)
+                if want == 0:
+                    break
+                msgs = self.consumer.consume(num_messages=want, timeout=0.5)
+                taken = 0
+                for msg in msgs:
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == RdKafkaError._PARTITION_EOF:
+                            continue
+                        typed = translate_kafka_error(err, servers=self.servers,
+                                                      topic=msg.topic(),
+                                                      partition=msg.partition(),
+                                                      group=self.group)
+                        if err.fatal() or not err.retriable():
+                            raise typed
+                        log.debug("kafka: %s", err)
+                        continue
+                    p, o = msg.partition(), msg.offset()
+                    if o >= self.job.ends.get(p, 1 << 62):
+                        continue  # after the end taken at start: left for a later run
+                    taken += 1
+                    self.buffers.setdefault(p, []).append((o, msg.value(), msg.key()))
+                self.shared.release(want - taken)
+                for p in list(self.buffers):
+                    self._flush_ready(p)
+                if not msgs:
+                    for p in self.assigned - self.paused:
+                        if not self.buffers.get(p) and self._drained(p):
+                            self._commit_end(p)
+            for p in list(self.buffers):
+                self._flush(p)
+        finally:
+            self.consumer.close()
+
+
+def run(job: Job, shared: Shared, verbose: int = 0) -> None:
+    """Entry point of a worker process: report a typed error to the parent, exit 1."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us with its event
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2))
+    logging.getLogger("fink_client.librdkafka").setLevel(
+        logging.DEBUG if verbose >= 2 else logging.CRITICAL)
+    try:
+        Worker(job, shared).run()
+    except AlertError as exc:
+        _report(shared, exc)
+        os._exit(1)
+    except BaseException as exc:  # an unexpected bug: still tell the parent what it was
+        _report(shared, AlertError(f"worker {os.getpid()} failed: {type(exc).__name__}: {exc}"))
+        os._exit(1)
+
+
+def _report(shared: Shared, exc: AlertError) -> None:
+    shared.stop.set()
+    try:
+        shared.errors.put(exc, timeout=5)
+        shared.errors.close()
+        shared.errors.join_thread()
+    except (queue.Full, OSError, ValueError):
+        pass
+
