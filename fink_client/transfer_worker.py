@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import queue
-import time
 from pathlib import Path
 from typing import Any
 

@@ -22,8 +22,8 @@ EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 
 # Order is the order shown by --help.
-SUBCOMMANDS: tuple[str, ...] = ("auth", "topics", "stream", "offsets", "show", "schema", "broker",
-                                 "replay", "demo")
+SUBCOMMANDS: tuple[str, ...] = ("auth", "topics", "stream", "transfer", "offsets", "show",
+                                 "schema", "broker", "replay", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
