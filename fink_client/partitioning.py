@@ -139,7 +139,7 @@ class Partitioner:
         day = _utc_date(alert)
         if day is None:
             return "/".join(f"{c}={NULL_PARTITION}" for c in TIME_COLUMNS)
-        return f"year={day.year:04d}/month={day.month:02d}/day={day.day:02d}"
+        return f"year={day.year}/month={day.month}/day={day.day}"
 
     def __call__(self, alert: Mapping[str, Any]) -> str:
         """Relative folder of ``alert`` (``year=2019/month=11/day=13``, ``""``...)."""

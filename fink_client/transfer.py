@@ -349,6 +349,8 @@ def transfer(
         finally:
             shared.stop.set()
             for proc in procs:
+                if proc.pid is None:  # never started
+                    continue
                 proc.join(30)
                 if proc.is_alive():  # pragma: no cover - a worker stuck in librdkafka
                     proc.kill()

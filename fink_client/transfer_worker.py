@@ -24,8 +24,6 @@ or a raw Avro pass-through writer plugs in.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import os
 import queue
@@ -83,6 +81,7 @@ class BatchWriter:
         self.dead = DeadLetter(job.dead_letter) if job.dead_letter else None
         self._writers: dict[str, Any] = {}
         self._schemas: dict[Any, dict[str, Any] | None] = {}
+        self._arrow_cache: dict[str, Any] = {}
 
     def _writer(self, folder: str) -> Any:
         writer = self._writers.get(folder)
@@ -91,6 +90,8 @@ class BatchWriter:
 
             writer = open_writer(self.job.fmt, self.out / folder if folder else self.out,
                                  self.job.schema)
+            if hasattr(writer, "_arrow"):  # one Avro->Arrow conversion for every folder
+                writer._arrow = self._arrow_cache
             self._writers[folder] = writer
         return writer
 
@@ -125,10 +126,11 @@ class BatchWriter:
     def write(self, partition: int, msgs: list[tuple[int, bytes, bytes | None]]) -> tuple[
             int, int, int]:
         """Write one batch durably; return ``(alerts, files, bytes on disk)``."""
-        groups: dict[tuple[str, str], list[tuple[int, dict[str, Any], Any]]] = {}
+        groups: dict[tuple[str, int], list[tuple[int, dict[str, Any], Any]]] = {}
         for offset, alert, schema in self.decode(partition, msgs):
-            fp = _fingerprint(schema)
-            groups.setdefault((self.partitioner(alert), fp), []).append((offset, alert, schema))
+            # schemas are shared objects (the topic's, or cached per key/id/header)
+            groups.setdefault((self.partitioner(alert), id(schema)), []).append(
+                (offset, alert, schema))
         alerts = files = size = 0
         for (folder, _), items in sorted(groups.items()):
             writer = self._writer(folder)
@@ -143,12 +145,6 @@ class BatchWriter:
         return alerts, files, size
 
 
-def _fingerprint(schema: Any) -> str:
-    if schema is None:
-        return ""
-    return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def message_schema(value: bytes, key: bytes | None,
                    cache: dict[Any, dict[str, Any] | None]) -> dict[str, Any] | None:
     """The Avro schema a message carries: container header, Confluent id or key."""
@@ -161,7 +157,9 @@ def message_schema(value: bytes, key: bytes | None,
     from fink_client.wire import CONFLUENT_MAGIC, CONTAINER_MAGIC, schema_from_key
 
     if value.startswith(CONTAINER_MAGIC):
-        return fastavro.reader(io.BytesIO(value)).writer_schema
+        reader = fastavro.reader(io.BytesIO(value))
+        text = reader.metadata.get("avro.schema", "")
+        return cache.setdefault(("container", text), reader.writer_schema)
     if key:
         if key not in cache:
             cache[key] = schema_from_key(key)
