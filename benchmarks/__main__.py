@@ -4,6 +4,7 @@ Every case is measured next to its baseline in the same run, each measurement in
 own subprocess (so peak RSS is per run), and the table is printed and written to
 ``benchmarks/results/latest.json`` and ``latest.md``. ``--quick`` gives a short run
 (smaller counts); ``--skip-kafka`` leaves out the cases that need the embedded broker.
+``python -m benchmarks.transfer`` measures ``finkctl transfer`` (results/transfer.md).
 """
 
 from __future__ import annotations

@@ -1,0 +1,225 @@
+"""Benchmark of ``finkctl transfer``: ``python -m benchmarks.transfer [--quick]``.
+
+On one embedded broker, one 10-partition Fink ZTF data-transfer topic (synthetic alerts of
+the bundled ``avro_schema_ftransfer_ztf_2026-03-23`` schema, over 5 nights; schema on the
+side topic) is read by:
+
+- the baseline: a bare confluent-kafka consume loop (one process, no decoding), with our
+  fetch settings;
+- :func:`fink_client.transfer.transfer` with 2 workers, Parquet then Avro, each with a
+  fresh group (wall time from the call to the return, start-up included);
+- upstream fink-client's ``finkctl transfer`` when a virtualenv holding it is given with
+  ``--upstream VENV`` (its row is skipped with a note otherwise).
+
+The table is printed and written to ``benchmarks/results/transfer.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SCHEMA = "avro_schema_ftransfer_ztf_2026-03-23"
+PARTITIONS = 10
+
+
+def make_topic(kafka: Any, n: int) -> tuple[str, int]:
+    """The benchmark topic and its side schema topic; returns (name, payload bytes)."""
+    import fastavro
+    from confluent_kafka import Producer
+
+    from fink_client import codec, schemas, synth
+
+    schema = schemas.load(SCHEMA)
+    parsed = codec.parse_schema(schema)
+    name = f"ftransfer_ztf_2026-03-23_bench{uuid.uuid4().hex[:4]}"
+    kafka.create_topic(name, partitions=PARTITIONS)
+    kafka.create_topic(f"{name}_schema")
+    producer = Producer({"bootstrap.servers": kafka.admin_servers, "linger.ms": 50,
+                         "message.max.bytes": 16 * 1024 * 1024})
+    producer.produce(f"{name}_schema", key=json.dumps(schema).encode(), value=b"")
+    total = 0
+    for i, alert in enumerate(synth.generate(schema, n, seed=5)):
+        if alert["candidate"]["jd"] is not None:
+            alert["candidate"]["jd"] = 2460400.5 + i % 5 + alert["candidate"]["jd"] % 1
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, parsed, alert)
+        total += buf.tell()
+        while True:
+            try:
+                producer.produce(name, value=buf.getvalue(), partition=i % PARTITIONS)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    producer.flush(120)
+    return name, total
+
+
+def bare_loop(servers: str, topic: str, n: int) -> dict[str, Any]:
+    """confluent-kafka consume() until ``n`` messages, no decoding (our fetch settings)."""
+    from confluent_kafka import Consumer
+
+    from fink_client.config import CLIENT_DEFAULTS
+
+    cfg = {**CLIENT_DEFAULTS, "bootstrap.servers": servers, "group.id": uuid.uuid4().hex,
+           "enable.auto.commit": False}
+    start = time.monotonic()
+    consumer = Consumer(cfg)
+    consumer.subscribe([topic])
+    count = size = 0
+    while count < n:
+        for msg in consumer.consume(500, timeout=1.0):
+            if msg.error() is None:
+                count += 1
+                size += len(msg.value())
+    seconds = time.monotonic() - start
+    consumer.close()
+    return {"alerts": count, "bytes": size, "seconds": seconds}
+
+
+def ours(servers: str, topic: str, fmt: str, workers: int, partition_by: str) -> dict[str, Any]:
+    """One full transfer into a temporary folder with a fresh group."""
+    from fink_client.transfer import transfer
+
+    out = Path(tempfile.mkdtemp(prefix="fink-bench-transfer-"))
+    try:
+        start = time.monotonic()
+        result = transfer(topic, out, {"bootstrap.servers": servers,
+                                       "group_id": uuid.uuid4().hex},
+                          fmt=fmt, workers=workers, partition_by=partition_by)
+        seconds = time.monotonic() - start
+        return {"alerts": result.alerts, "bytes": result.payload_bytes, "seconds": seconds,
+                "files": result.files, "disk_bytes": result.disk_bytes}
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def upstream(venv: Path | None, servers: str, topic: str, n: int) -> dict[str, Any] | str:
+    """Upstream ``finkctl transfer -nconsumers 2`` (or why it could not run)."""
+    if venv is None:
+        return "upstream fink-client not given (--upstream VENV with `pip install fink-client`)"
+    exe = venv / "bin" / "finkctl"
+    if not exe.is_file():
+        return f"no finkctl in {venv}"
+    home = Path(tempfile.mkdtemp(prefix="fink-bench-upstream-"))
+    env = {"HOME": str(home), "PATH": f"{venv / 'bin'}:/usr/bin:/bin"}
+    try:
+        reg = subprocess.run(
+            [str(exe), "auth", "register", "-survey", "ztf", "-username", "bench",
+             "-groupid", uuid.uuid4().hex, "-servers", servers],
+            input="\n", capture_output=True, text=True, env=env, timeout=120)
+        if reg.returncode != 0:
+            return f"upstream `finkctl auth` failed: {reg.stderr.strip()[-300:]}"
+        out = home / "out"
+        start = time.monotonic()
+        proc = subprocess.run(
+            [str(exe), "transfer", "-survey", "ztf", "-topic", topic, "-outdir", str(out),
+             "-nconsumers", "2", "-maxtimeout", "10"],
+            capture_output=True, text=True, env=env, timeout=1800)
+        seconds = time.monotonic() - start - 10  # its final idle wait
+        files = list(out.rglob("*.parquet"))
+        if proc.returncode != 0 or not files:
+            return (f"upstream ran (exit {proc.returncode}) but wrote no Parquet file: "
+                    f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+        import pyarrow.dataset as ds
+
+        rows = ds.dataset([str(f) for f in files], format="parquet").count_rows()
+        return {"alerts": rows, "bytes": 0, "seconds": max(seconds, 1e-3)}
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _rates(m: dict[str, Any]) -> dict[str, Any]:
+    m["alerts_per_s"] = m["alerts"] / m["seconds"]
+    m["mb_per_s"] = m["bytes"] / m["seconds"] / 1e6
+    return m
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the cases, print the table, write ``results/transfer.{json,md}``."""
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.transfer", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="1,000 alerts instead of 5,000")
+    ap.add_argument("--upstream", type=Path, default=None, metavar="VENV",
+                    help="virtualenv with upstream fink-client installed")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    n = 1000 if args.quick else 5000
+
+    from fink_client.localkafka import LocalKafka
+
+    rows: list[dict[str, Any]] = []
+    with LocalKafka(heap="1g") as kafka:
+        servers = kafka.admin_servers
+        topic, payload = make_topic(kafka, n)
+        base = _rates(bare_loop(servers, topic, n))
+        print(f"bare loop: {base['alerts_per_s']:,.0f} alerts/s {base['mb_per_s']:.1f} MB/s",
+              flush=True)
+        measured = {}
+        for fmt, pby in (("parquet", "none"), ("parquet", "time"), ("avro", "none")):
+            m = _rates(ours(servers, topic, fmt, 2, pby))
+            measured[(fmt, pby)] = m
+            ratio = m["mb_per_s"] / base["mb_per_s"]
+            rows.append({"case": f"transfer {fmt}, partition-by {pby}, 2 workers",
+                         "ours": m, "baseline": base, "ratio_vs_bare_mb": ratio,
+                         "target": ">= 0.5x bare MB/s", "met": ratio >= 0.5})
+            print(f"{rows[-1]['case']}: {m['alerts_per_s']:,.0f} alerts/s "
+                  f"{m['mb_per_s']:.1f} MB/s ({ratio:.2f}x bare)", flush=True)
+        up = upstream(args.upstream, servers, topic, n)
+        ours_pq = measured[("parquet", "none")]
+        if isinstance(up, str):
+            rows.append({"case": "upstream finkctl transfer parquet, 2 consumers",
+                         "skipped": up})
+        else:
+            _rates(up)
+            ratio = ours_pq["alerts_per_s"] / up["alerts_per_s"]
+            rows.append({"case": "ours parquet vs upstream finkctl transfer (2 consumers)",
+                         "ours": ours_pq, "baseline": up, "ratio": ratio,
+                         "target": ">= 20x", "met": ratio >= 20})
+        avro, pq = measured[("avro", "none")], measured[("parquet", "none")]
+        rows.append({"case": "Avro vs Parquet (alerts/s)", "ours": avro, "baseline": pq,
+                     "ratio": avro["alerts_per_s"] / pq["alerts_per_s"], "target": ">= 1x",
+                     "met": avro["alerts_per_s"] >= pq["alerts_per_s"]})
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "alerts": n,
+            "payload_mb": round(payload / 1e6, 1), "partitions": PARTITIONS}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "transfer.json").write_text(json.dumps({"meta": meta, "cases": rows},
+                                                       indent=1, default=str))
+    md = markdown(rows, meta)
+    (args.out / "transfer.md").write_text(md)
+    print(md)
+    return 0
+
+
+def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    """The results as a Markdown table."""
+    out = [f"Run {meta['date']} on {meta['machine']}: {meta['alerts']:,} synthetic Fink ZTF "
+           f"data-transfer alerts ({meta['payload_mb']} MB), {meta['partitions']} partitions "
+           "(`python -m benchmarks.transfer`).", "",
+           "| case | alerts/s | MB/s | baseline alerts/s | baseline MB/s | ratio | target | met |",
+           "|---|---:|---:|---:|---:|---:|---|---|"]
+    for r in rows:
+        if "skipped" in r:
+            out.append(f"| {r['case']} | skipped: {r['skipped']} | | | | | >= 20x | |")
+            continue
+        o, b = r["ours"], r["baseline"]
+        ratio = r.get("ratio", r.get("ratio_vs_bare_mb"))
+        out.append(f"| {r['case']} | {o['alerts_per_s']:,.0f} | {o['mb_per_s']:.1f} | "
+                   f"{b['alerts_per_s']:,.0f} | {b['mb_per_s']:.1f} | {ratio:.2f}x | "
+                   f"{r['target']} | {'yes' if r['met'] else '**no**'} |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
