@@ -281,9 +281,10 @@ def test_kill_9_of_a_worker_then_rerun_loses_nothing(kafka, tmp_path) -> None:
         deadline = time.monotonic() + 90
         while len(list(out.rglob("*.parquet"))) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
-        workers = psutil.Process(proc.pid).children()
-        assert len(workers) >= 2, "no worker processes"
-        victim = [w for w in workers if "spawn" in " ".join(w.cmdline())][0]
+        workers = [w for w in psutil.Process(proc.pid).children()
+                   if "spawn_main" in " ".join(w.cmdline())]
+        assert len(workers) == 2, "not 2 worker processes"
+        victim = workers[0]
         victim.send_signal(signal.SIGKILL)
         _, stderr = proc.communicate(timeout=150)
     finally:
