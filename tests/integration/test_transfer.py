@@ -26,6 +26,7 @@ import pytest
 from confluent_kafka import Producer
 
 from fink_client import codec, schemas, survey, synth
+from fink_client.credentials import CONFIG_DIR_ENV
 from fink_client.errors import DecodeError, TopicAuthorizationError, UnknownTopicError
 from fink_client.io import AlertReader
 from fink_client.replay import Encoder, read_records
@@ -149,7 +150,7 @@ def test_rerun_after_completion_does_nothing_and_says_so(ztf_dataset) -> None:
     before = sorted(out.rglob("*.parquet"))
     cfg = ztf_dataset["config"]
     env = dict(os.environ, FINK_USERNAME="alice", FINK_PASSWORD=cfg["password"],
-               FINK_CONFIG_DIR=str(out.parent / "cfg"))
+               **{CONFIG_DIR_ENV: str(out.parent / "cfg")})
     proc = subprocess.run(
         [*FINKCTL, "transfer", ztf_dataset["topic"], "--out", str(out), "--servers",
          cfg["bootstrap.servers"], "--group-id", cfg["group_id"]],
@@ -236,7 +237,7 @@ def _cli(kafka, topic: str, out: Path, group: str, *extra: str) -> list[str]:
 
 def _env(kafka, tmp_path: Path) -> dict[str, str]:
     return dict(os.environ, FINK_USERNAME="alice", FINK_PASSWORD=kafka.users["alice"],
-                FINK_CONFIG_DIR=str(tmp_path / "cfg"))
+                **{CONFIG_DIR_ENV: str(tmp_path / "cfg")})
 
 
 def test_two_commands_on_the_same_group_share_the_topic(kafka, tmp_path) -> None:
