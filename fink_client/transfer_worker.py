@@ -262,6 +262,8 @@ class Worker:
         except KafkaException as exc:  # revoked meanwhile: its new owner reads it again
             log.info("commit of partition %d at %d failed: %s", partition, next_offset, exc)
         self.shared.add(alerts, sum(len(v) for _, v, _ in batch), files, disk, dead)
+        log.info("worker %d: partition %d offsets %d-%d: %d alerts, %d file(s), committed",
+                 os.getpid(), partition, batch[0][0], batch[-1][0], alerts, files)
 
     def _flush_ready(self, partition: int) -> None:
         buf = self.buffers.get(partition)
@@ -301,6 +303,7 @@ class Worker:
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         self.assigned = {tp.partition for tp in partitions}
         self.paused.clear()
+        log.info("worker %d: assigned partitions %s", os.getpid(), sorted(self.assigned))
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         # Write what is buffered while the partitions are still ours, so that their new
