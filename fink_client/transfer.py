@@ -283,6 +283,9 @@ def transfer(
     Typed errors (:mod:`fink_client.errors`): authentication, topic or side topic not
     authorised, unknown topic (listing the available ones), broker unreachable, bad
     configuration.
+
+    Workers are started with multiprocessing's ``spawn`` method (never a fork of
+    librdkafka's threads): in a script, call this under ``if __name__ == "__main__":``.
     """
     from fink_client import config as _config
     from fink_client import transfer_worker
@@ -378,7 +381,7 @@ def _read_counts(state: Progress, shared: Any) -> None:
 
 def _first_error(shared: Any) -> AlertError | None:
     try:
-        return shared.errors.get(timeout=0.5)
+        return shared.errors.get(timeout=0.1)
     except Exception:
         return None
 

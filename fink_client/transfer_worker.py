@@ -9,7 +9,9 @@ written as one file per Hive folder (temporary name, fsync, rename: see
 :mod:`fink_client.io.atomic`), and only then is the offset after it committed, with a
 synchronous commit. Nothing is ever auto-committed.
 
-A worker killed at any moment leaves at most the batch it was writing uncommitted; the
+On a stop (Ctrl-C, the end, the death of the command) a worker finishes the file it is
+writing and leaves: messages fetched but not yet written are simply read again by the
+next run. A worker killed at any moment leaves at most the batch it was writing uncommitted; the
 partition's next owner (another worker, or a rerun) reads that batch again. Because
 batches are aligned on offsets, it writes the same file names: an identical file already
 there is kept and not written twice, so a rerun after ``kill -9`` usually adds no
@@ -234,6 +236,7 @@ class Worker:
         self.buffers: dict[int, list[tuple[int, bytes, bytes | None]]] = {}
         self.assigned: set[int] = set()
         self.paused: set[int] = set()
+        self.parent = os.getppid()
 
     # -- batches -------------------------------------------------------------------
     def _boundary(self, partition: int, first: int) -> int:
@@ -265,9 +268,13 @@ class Worker:
         log.info("worker %d: partition %d offsets %d-%d: %d alerts, %d file(s), committed",
                  os.getpid(), partition, batch[0][0], batch[-1][0], alerts, files)
 
+    def _stopping(self) -> bool:
+        """Asked to stop, or the command died (kill -9): leave the rest for the next run."""
+        return self.shared.stop.is_set() or os.getppid() != self.parent
+
     def _flush_ready(self, partition: int) -> None:
         buf = self.buffers.get(partition)
-        while buf:
+        while buf and not self._stopping():
             boundary = self._boundary(partition, buf[0][0])
             if buf[-1][0] + 1 < boundary:
                 return  # batch not complete yet
@@ -309,6 +316,9 @@ class Worker:
         # Write what is buffered while the partitions are still ours, so that their new
         # owner starts after it; a failure leaves them uncommitted (read again).
         for tp in partitions:
+            if self._stopping():  # leaving: unwritten messages are read again next run
+                self.buffers.pop(tp.partition, None)
+                continue
             try:
                 self._flush(tp.partition)
             except AlertError:
@@ -327,9 +337,11 @@ class Worker:
         self.consumer.subscribe([self.job.topic], on_assign=self._on_assign,
                                 on_revoke=self._on_revoke)
         try:
-            while not self.shared.stop.is_set():
+            while not self._stopping():
                 want = self.shared.reserve(500, self.job.limit)
-                if want == 0:
+                if want == 0:  # --limit reached: write what this worker took, then stop
+                    for p in list(self.buffers):
+                        self._flush(p)
                     break
                 msgs = self.consumer.consume(num_messages=want, timeout=0.5)
                 taken = 0
@@ -358,8 +370,8 @@ class Worker:
                     for p in self.assigned - self.paused:
                         if not self.buffers.get(p) and self._drained(p):
                             self._commit_end(p)
-            for p in list(self.buffers):
-                self._flush(p)
+            if os.getppid() != self.parent:
+                log.warning("worker %d: the transfer command is gone; stopping", os.getpid())
         finally:
             self.consumer.close()
 
