@@ -107,8 +107,9 @@ def fetch_side_schema(
             msg = consumer.poll(0.5)
             if msg is None:
                 continue
-            if msg.error():
-                if msg.error().code() == RdKafkaError.TOPIC_AUTHORIZATION_FAILED:
+            err = msg.error()
+            if err is not None:
+                if err.code() == RdKafkaError.TOPIC_AUTHORIZATION_FAILED:
                     raise _side_auth_error(topic)
                 continue
             try:
@@ -408,7 +409,10 @@ def _supervise(oc: Any, tps: list[TopicPartition], ends: Mapping[int, int], stat
     while True:
         time.sleep(0.5)
         _read_counts(state, shared)
-        state.lag = _group_lag(oc, tps, ends)
+        try:
+            state.lag = _group_lag(oc, tps, ends)
+        except BrokerUnreachableError as exc:  # an outage: wait (up to --timeout)
+            log.warning("%s; waiting for the broker to come back", exc)
         state.seconds = time.monotonic() - started
         if progress is not None:
             progress(state)

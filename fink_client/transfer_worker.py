@@ -30,9 +30,15 @@ import logging
 import os
 import queue
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from fink_client.errors import AlertError, DecodeError
+from fink_client.errors import (
+    AlertError,
+    AuthenticationError,
+    AuthorizationError,
+    DecodeError,
+    UnknownTopicError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +83,8 @@ class BatchWriter:
 
         self.job = job
         self.out = Path(job.out)
-        topic_schemas = {job.topic: job.schema} if job.schema is not None else None
+        topic_schemas: dict[str, Any] | None = (
+            {job.topic: job.schema} if job.schema is not None else None)
         self.decoder = Decoder(topic_schemas=topic_schemas)
         self.partitioner = Partitioner(job.partition_by, job.schema)
         self.dead = DeadLetter(job.dead_letter) if job.dead_letter else None
@@ -97,13 +104,13 @@ class BatchWriter:
             self._writers[folder] = writer
         return writer
 
-    def schema_of(self, value: bytes, key: bytes | None) -> dict[str, Any] | None:
+    def schema_of(self, value: bytes | None, key: bytes | None) -> dict[str, Any] | None:
         """Schema of one message: the topic's, else the one the message carries."""
-        if self.job.schema is not None:
+        if self.job.schema is not None or not value:
             return self.job.schema
         return message_schema(value, key, self._schemas)
 
-    def decode(self, partition: int, msgs: list[tuple[int, bytes, bytes | None]]) -> list[
+    def decode(self, partition: int, msgs: list[tuple[int, bytes | None, bytes | None]]) -> list[
             tuple[int, dict[str, Any], dict[str, Any] | None]]:
         """``(offset, alert, schema)`` of each valid value; dead-letter the others.
 
@@ -125,7 +132,7 @@ class BatchWriter:
             good.append((offset, alert, self.schema_of(value, key)))
         return good
 
-    def write(self, partition: int, msgs: list[tuple[int, bytes, bytes | None]]) -> tuple[
+    def write(self, partition: int, msgs: list[tuple[int, bytes | None, bytes | None]]) -> tuple[
             int, int, int]:
         """Write one batch durably; return ``(alerts, files, bytes on disk)``."""
         groups: dict[tuple[str, int], list[tuple[int, dict[str, Any], Any]]] = {}
@@ -161,7 +168,8 @@ def message_schema(value: bytes, key: bytes | None,
     if value.startswith(CONTAINER_MAGIC):
         reader = fastavro.reader(io.BytesIO(value))
         text = reader.metadata.get("avro.schema", "")
-        return cache.setdefault(("container", text), reader.writer_schema)
+        schema = cast("dict[str, Any]", reader.writer_schema)
+        return cache.setdefault(("container", text), schema)
     if key:
         if key not in cache:
             cache[key] = schema_from_key(key)
@@ -176,6 +184,10 @@ def message_schema(value: bytes, key: bytes | None,
 
 
 # -- the worker process ------------------------------------------------------------------
+#: Errors of a fetch that no retry can cure: the worker stops and the command reports it.
+_STOPPING_ERRORS = (AuthenticationError, AuthorizationError, UnknownTopicError)
+
+
 class Shared:
     """Counters and flags shared by the workers and the parent (multiprocessing)."""
 
@@ -233,7 +245,7 @@ class Worker:
         self.servers = kcfg["bootstrap.servers"]
         self.group = kcfg["group.id"]
         self.consumer = Consumer(kcfg)
-        self.buffers: dict[int, list[tuple[int, bytes, bytes | None]]] = {}
+        self.buffers: dict[int, list[tuple[int, bytes | None, bytes | None]]] = {}
         self.assigned: set[int] = set()
         self.paused: set[int] = set()
         self.parent = os.getppid()
@@ -264,7 +276,7 @@ class Worker:
                                                          next_offset)], asynchronous=False)
         except KafkaException as exc:  # revoked meanwhile: its new owner reads it again
             log.info("commit of partition %d at %d failed: %s", partition, next_offset, exc)
-        self.shared.add(alerts, sum(len(v) for _, v, _ in batch), files, disk, dead)
+        self.shared.add(alerts, sum(len(v or b"") for _, v, _ in batch), files, disk, dead)
         log.info("worker %d: partition %d offsets %d-%d: %d alerts, %d file(s), committed",
                  os.getpid(), partition, batch[0][0], batch[-1][0], alerts, files)
 
@@ -354,15 +366,15 @@ class Worker:
                                                       topic=msg.topic(),
                                                       partition=msg.partition(),
                                                       group=self.group)
-                        if err.fatal() or not err.retriable():
+                        if err.fatal() or isinstance(typed, _STOPPING_ERRORS):
                             raise typed
-                        log.debug("kafka: %s", err)
+                        log.debug("kafka: %s", err)  # transient: librdkafka retries
                         continue
-                    p, o = msg.partition(), msg.offset()
-                    if o >= self.job.ends.get(p, 1 << 62):
+                    part, off = msg.partition(), msg.offset()
+                    if part is None or off is None or off >= self.job.ends.get(part, 1 << 62):
                         continue  # after the end taken at start: left for a later run
                     taken += 1
-                    self.buffers.setdefault(p, []).append((o, msg.value(), msg.key()))
+                    self.buffers.setdefault(part, []).append((off, msg.value(), msg.key()))
                 self.shared.release(want - taken)
                 for p in list(self.buffers):
                     self._flush_ready(p)
