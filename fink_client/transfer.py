@@ -310,9 +310,8 @@ def transfer(
     started = time.monotonic()
     with OffsetsClient(user_config) as oc:
         tps = oc.partitions([topic])  # typed: unknown topic (with the list), not authorised
-        schema_json = load_schema(schema if isinstance(schema, (dict, list)) else
-                                  Path(schema)) if schema is not None else \
-            fetch_side_schema(kcfg, topic, connect_timeout)
+        schema_json = (load_schema(schema) if schema is not None
+                       else fetch_side_schema(kcfg, topic, connect_timeout))
         Partitioner(partition_by, schema_json)  # refuse a bad --partition-by now
         if schema_json is None and partition_by not in ("none",):
             log.info("no schema on %s: partition fields are checked per message",

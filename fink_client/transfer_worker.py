@@ -380,7 +380,8 @@ class Worker:
                     self._flush_ready(p)
                 if not msgs:
                     for p in self.assigned - self.paused:
-                        if not self.buffers.get(p) and self._drained(p):
+                        if self._drained(p):  # a batch cut short by a marker ends here
+                            self._flush(p)
                             self._commit_end(p)
             if os.getppid() != self.parent:
                 log.warning("worker %d: the transfer command is gone; stopping", os.getpid())

@@ -384,6 +384,29 @@ def test_fxmatch_topic_with_framed_or_container_values(kafka, tmp_path, alice_co
                    lambda a: a["diaSourceId"])
 
 
+def test_ends_past_transaction_markers(kafka, tmp_path, alice_config) -> None:
+    """A transactional producer leaves a commit marker after the last record: the end
+    offset is never a record, and the transfer must still finish (not wait --timeout)."""
+    schema = schemas.load(LSST_SCHEMA)
+    alerts = list(synth.generate(schema, 30, seed=29))
+    name = f"ftransfer_lsst_2026-03-18_{uuid.uuid4().hex[:6]}"
+    kafka.create_topic(name, partitions=2)
+    kafka.create_topic(f"{name}_schema")
+    producer = Producer({"bootstrap.servers": kafka.admin_servers,
+                         "transactional.id": f"tx-{name}"})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce(f"{name}_schema", key=json.dumps(schema).encode(), value=b"")
+    for i, value in enumerate(schemaless(schema, alerts)):
+        producer.produce(name, value=value, partition=i % 2)
+    producer.commit_transaction(30)
+    result = transfer(name, tmp_path / "out", alice_config(unique_group()), workers=1,
+                      batch_size=10, timeout=30)
+    assert result.reason == "done" and result.lag == 0
+    assert_exactly(read_output(tmp_path / "out"), {a["diaSourceId"]: a for a in alerts},
+                   lambda a: a["diaSourceId"])
+
+
 def test_undecodable_values_go_to_the_dead_letter_folder_never_to_data(kafka, tmp_path,
                                                                        alice_config) -> None:
     schema = schemas.load(LSST_SCHEMA)
