@@ -8,6 +8,7 @@ LSST data-transfer schemas) for volume, and real (the bundled Fink ZTF samples).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -215,10 +216,10 @@ def test_spark_reads_one_table(ztf_dataset, tmp_path) -> None:
                             env=env, start_new_session=True)
     try:
         stdout, stderr = proc.communicate(timeout=200)
-    finally:  # the JVM is a child of the script: stop the whole session
-        if proc.poll() is None:
+    finally:  # the JVM is a child of the script: no process of its session may outlive it
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        proc.wait()
     assert proc.returncode == 0, stderr[-3000:]
     got = json.loads(stdout.strip().splitlines()[-1])
     expected = ztf_dataset["expected"]
