@@ -105,7 +105,7 @@ def ours(servers: str, topic: str, fmt: str, workers: int, partition_by: str) ->
         shutil.rmtree(out, ignore_errors=True)
 
 
-def upstream(venv: Path | None, servers: str, topic: str, n: int) -> dict[str, Any] | str:
+def upstream(venv: Path | None, servers: str, topic: str, payload: int) -> dict[str, Any] | str:
     """Upstream ``finkctl transfer -nconsumers 2`` (or why it could not run)."""
     if venv is None:
         return "upstream fink-client not given (--upstream VENV with `pip install fink-client`)"
@@ -135,7 +135,7 @@ def upstream(venv: Path | None, servers: str, topic: str, n: int) -> dict[str, A
         import pyarrow.dataset as ds
 
         rows = ds.dataset([str(f) for f in files], format="parquet").count_rows()
-        return {"alerts": rows, "bytes": 0, "seconds": max(seconds, 1e-3)}
+        return {"alerts": rows, "bytes": payload, "seconds": max(seconds, 1e-3)}
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                          "target": ">= 0.5x bare MB/s", "met": ratio >= 0.5})
             print(f"{rows[-1]['case']}: {m['alerts_per_s']:,.0f} alerts/s "
                   f"{m['mb_per_s']:.1f} MB/s ({ratio:.2f}x bare)", flush=True)
-        up = upstream(args.upstream, servers, topic, n)
+        up = upstream(args.upstream, servers, topic, payload)
         ours_pq = measured[("parquet", "none")]
         if isinstance(up, str):
             rows.append({"case": "upstream finkctl transfer parquet, 2 consumers",
