@@ -117,11 +117,13 @@ class Partitioner:
         self.spec = spec = (spec or "none").strip()
         self.columns: tuple[str, ...] = ()
         self._key: Callable[[Mapping[str, Any]], str]
+        self._path: list[str] | None = None  # the field read (for Arrow tables)
+        self._survey: str | None = None
         if spec.lower() == "none":
             self._key = lambda alert: ""
         elif spec.lower() == "time":
-            if schema is not None:
-                survey.detect_survey(schema)  # time needs a ZTF or LSST alert
+            if schema is not None:  # time needs a ZTF or LSST alert
+                self._survey = survey.detect_survey(schema)
             self.columns = TIME_COLUMNS
             self._key = self._time
         else:
@@ -132,6 +134,7 @@ class Partitioner:
                 _field_type(schema, path)
             column = "_".join(path)
             self.columns = (column,)
+            self._path = path
             self._key = lambda alert: f"{column}={escape(_get(alert, path))}"
 
     @staticmethod
@@ -144,6 +147,34 @@ class Partitioner:
     def __call__(self, alert: Mapping[str, Any]) -> str:
         """Relative folder of ``alert`` (``year=2019/month=11/day=13``, ``""``...)."""
         return self._key(alert)
+
+    def folders(self, table: Any) -> list[str]:
+        """Folder of each row of an Arrow table of alerts (typed from the schema given at
+        construction), reading only the column(s) the partition needs."""
+        import pyarrow.compute as pc
+
+        if not self.columns:
+            return [""] * table.num_rows
+        if self._path is None:  # time: only the observation time, through survey.mjd
+            if self._survey is None:
+                raise SchemaError("partitioning an Arrow table by time needs the schema")
+            top, leaf = _TIME_FIELDS[self._survey]
+            times = pc.struct_field(table.column(top), [leaf]).to_pylist()
+            return [self._time({top: {leaf: t}, **_SURVEY_STUB[self._survey]}) for t in times]
+        column = table.column(self._path[0])
+        if len(self._path) > 1:
+            column = pc.struct_field(column, self._path[1:])
+        name = "_".join(self._path)
+        return [f"{name}={escape(v)}" for v in column.to_pylist()]
+
+
+# Where each survey keeps the observation time, and the other field names that make
+# survey.detect_survey recognise a one-field alert.
+_TIME_FIELDS = {survey.ZTF: ("candidate", "jd"), survey.LSST: ("diaSource", "midpointMjdTai")}
+_SURVEY_STUB: dict[str, dict[str, Any]] = {
+    survey.ZTF: {"objectId": None, "candid": None},
+    survey.LSST: {"diaObject": None, "prvDiaSources": None},
+}
 
 
 __all__ = ["NULL_PARTITION", "Partitioner", "escape"]

@@ -18,9 +18,11 @@ there is kept and not written twice, so a rerun after ``kill -9`` usually adds n
 duplicate at all. Duplicates appear only when a batch was cut early (``--limit``, Ctrl-C,
 a rebalance); they are bounded by one batch per partition the killed member held.
 
-The step "batch of raw values -> files" is :class:`BatchWriter`; its decode step
-(:meth:`BatchWriter.decode`) is where a C batch decoder (values -> Arrow record batch)
-or a raw Avro pass-through writer plugs in.
+The step "batch of raw values -> files" is :class:`BatchWriter`. Parquet of a topic with
+one schema goes from the raw values to one Arrow table built in C
+(:mod:`fink_client.arrowbatch`), split by partition folder; Avro files frame the validated
+raw values without re-encoding them; other cases (values carrying their own schema, JSON
+lines) go through alert dicts.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import hashlib
 import logging
 import os
 import queue
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -70,6 +73,55 @@ class Job:
 
 
 # -- batch of raw values -> files ------------------------------------------------------
+class ArrowRow(Mapping[str, Any]):
+    """Row ``index`` of an Arrow table of alerts, seen as an alert dict only if asked
+    (a rerun comparing an existing file); writers take the table's rows as they are."""
+
+    __slots__ = ("_dict", "index", "table")
+
+    def __init__(self, table: Any, index: int) -> None:
+        self.table = table
+        self.index = index
+        self._dict: dict[str, Any] | None = None
+
+    def _alert(self) -> dict[str, Any]:
+        if self._dict is None:
+            from fink_client.io.arrow import to_alerts
+
+            self._dict = to_alerts(self.table.slice(self.index, 1))[0]
+        return self._dict
+
+    def __getitem__(self, key: str) -> Any:
+        return self._alert()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._alert())
+
+    def __len__(self) -> int:
+        return len(self._alert())
+
+
+def _arrow_parquet_writer(folder: Path, schema: Any) -> Any:
+    """A :class:`~fink_client.io.writers.ParquetWriter` that writes :class:`ArrowRow`
+    chunks straight from their table (decoded in C by :mod:`fink_client.arrowbatch`,
+    never through dicts). Names, rerun checks and atomic writes are ParquetWriter's."""
+    import pyarrow.parquet as pq
+
+    from fink_client.io.writers import ParquetWriter
+
+    class _Writer(ParquetWriter):
+        def _write_file(self, fh: Any, chunk: list[Any], schema_json: Any, stem: str) -> None:
+            first = chunk[0] if chunk else None
+            if not isinstance(first, ArrowRow) or not all(
+                    isinstance(r, ArrowRow) and r.table is first.table for r in chunk):
+                super()._write_file(fh, chunk, schema_json, stem)
+                return
+            table = first.table.take([r.index for r in chunk])
+            pq.write_table(table, fh, compression=self.compression)
+
+    return _Writer(folder, schema)
+
+
 class RawAlert(dict):
     """A decoded alert that keeps the schemaless Avro bytes it was decoded from."""
 
@@ -151,6 +203,8 @@ class BatchWriter:
             path = self.out / folder if folder else self.out
             if self.job.fmt == "avro":
                 writer = _passthrough_avro_writer(path, self.job.schema)
+            elif self.job.fmt == "parquet":
+                writer = _arrow_parquet_writer(path, self.job.schema)
             else:
                 writer = open_writer(self.job.fmt, path, self.job.schema)
             if hasattr(writer, "_arrow"):  # one Avro->Arrow conversion for every folder
@@ -176,12 +230,9 @@ class BatchWriter:
                 alert = self.decoder.decode(value, key, topic=self.job.topic,
                                             partition=partition, offset=offset)
             except DecodeError as exc:
-                if self.dead is None:
-                    raise DecodeError(
-                        f"{exc.reason}; give --dead-letter DIR to keep such messages aside "
-                        "and go on", raw_value=value, raw_key=key, topic=self.job.topic,
-                        partition=partition, offset=offset) from None
-                self.dead.write(value, key, exc)
+                self._reject(DecodeError(exc.reason, raw_value=value, raw_key=key,
+                                         topic=self.job.topic, partition=partition,
+                                         offset=offset))
                 continue
             if self._raw_ok and not key and value is not None \
                     and not value.startswith(CONTAINER_MAGIC):
@@ -189,9 +240,57 @@ class BatchWriter:
             good.append((offset, alert, self.schema_of(value, key)))
         return good
 
+    def _schemaless(self, msgs: list[tuple[int, bytes | None, bytes | None]]) -> bool:
+        """True when every value is the bare encoding of the topic's schema."""
+        return self.job.schema is not None and all(
+            value and not key and not value.startswith(CONTAINER_MAGIC)
+            for _, value, key in msgs)
+
+    def _reject(self, exc: DecodeError) -> None:
+        if self.dead is None:
+            raise DecodeError(
+                f"{exc.reason}; give --dead-letter DIR to keep such messages aside and go on",
+                raw_value=exc.raw_value, raw_key=exc.raw_key, topic=exc.topic,
+                partition=exc.partition, offset=exc.offset) from None
+        self.dead.write(exc.raw_value, exc.raw_key, exc)
+
+    def write_arrow(self, partition: int, msgs: list[tuple[int, bytes | None, bytes | None]]
+                    ) -> tuple[int, int, int]:
+        """Parquet from the raw values through one Arrow table built in C (no dicts);
+        bad values are dead-lettered, the good rows split by partition folder."""
+        from fink_client.arrowbatch import batch_decoder
+
+        assert self.job.schema is not None  # checked by _schemaless
+        table, errors = batch_decoder(self.job.schema).decode_valid(
+            [value for _, value, _ in msgs])
+        bad = set()
+        for err in errors:
+            offset, value, key = msgs[err.index]
+            bad.add(err.index)
+            self._reject(DecodeError(err.reason, raw_value=value, raw_key=key,
+                                     topic=self.job.topic, partition=partition, offset=offset))
+        offsets = [o for i, (o, _, _) in enumerate(msgs) if i not in bad]
+        groups: dict[str, list[int]] = {}
+        for row, folder in enumerate(self.partitioner.folders(table)):
+            groups.setdefault(folder, []).append(row)
+        alerts = files = size = 0
+        for folder, rows in sorted(groups.items()):
+            writer = self._writer(folder)
+            before = writer.files_written
+            paths = writer.write([ArrowRow(table, i) for i in rows], topic=self.job.topic,
+                                 partition=partition, offsets=[offsets[i] for i in rows],
+                                 schema=self.job.schema)
+            alerts += len(rows)
+            if writer.files_written > before:
+                files += len(paths)
+                size += sum(p.stat().st_size for p in paths)
+        return alerts, files, size
+
     def write(self, partition: int, msgs: list[tuple[int, bytes | None, bytes | None]]) -> tuple[
             int, int, int]:
         """Write one batch durably; return ``(alerts, files, bytes on disk)``."""
+        if self.job.fmt == "parquet" and self._schemaless(msgs):
+            return self.write_arrow(partition, msgs)
         groups: dict[tuple[str, int], list[tuple[int, dict[str, Any], Any]]] = {}
         for offset, alert, schema in self.decode(partition, msgs):
             # schemas are shared objects (the topic's, or cached per key/id/header)
