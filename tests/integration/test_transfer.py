@@ -27,6 +27,7 @@ import pytest
 from confluent_kafka import Producer
 
 from fink_client import codec, schemas, survey, synth
+from fink_client.consumer import AlertConsumer
 from fink_client.credentials import CONFIG_DIR_ENV
 from fink_client.errors import DecodeError, TopicAuthorizationError, UnknownTopicError
 from fink_client.io import AlertReader
@@ -446,8 +447,13 @@ def test_side_topic_not_authorised_is_a_typed_error_naming_it(kafka, bob_config)
     kcfg = {"bootstrap.servers": kafka.bootstrap_servers, "group.id": group,
             "security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "SCRAM-SHA-512",
             "sasl.username": "bob", "sasl.password": kafka.users["bob"]}
-    with pytest.raises(TopicAuthorizationError):
+    with pytest.raises(TopicAuthorizationError) as info:
         fetch_side_schema(kcfg, name, timeout=10)
+    assert info.value.topic == f"{name}_schema"
+    # the consumer reads the side topic too: the same error, not "no schema"
+    with pytest.raises(TopicAuthorizationError) as info:
+        AlertConsumer([name], cfg)
+    assert info.value.topic == f"{name}_schema"
 
 
 def test_unknown_topic_lists_what_exists(kafka, alice_config, tmp_path) -> None:
