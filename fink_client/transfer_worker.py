@@ -18,11 +18,12 @@ there is kept and not written twice, so a rerun after ``kill -9`` usually adds n
 duplicate at all. Duplicates appear only when a batch was cut early (``--limit``, Ctrl-C,
 a rebalance); they are bounded by one batch per partition the killed member held.
 
-The step "batch of raw values -> files" is :class:`BatchWriter`. Parquet of a topic with
-one schema goes from the raw values to one Arrow table built in C
-(:mod:`fink_client.arrowbatch`), split by partition folder; Avro files frame the validated
-raw values without re-encoding them; other cases (values carrying their own schema, JSON
-lines) go through alert dicts.
+The step "batch of raw values -> files" is :class:`BatchWriter`. For a topic with one
+schema (the data-transfer case) the raw values of a batch are validated by building one
+Arrow table in C (:mod:`fink_client.arrowbatch`), which also gives each row's partition
+folder; Parquet files are written from the table, Avro files frame the raw values without
+re-encoding them. Other cases (values carrying their own schema, JSON lines) go through
+alert dicts.
 """
 
 from __future__ import annotations
@@ -74,14 +75,16 @@ class Job:
 
 # -- batch of raw values -> files ------------------------------------------------------
 class ArrowRow(Mapping[str, Any]):
-    """Row ``index`` of an Arrow table of alerts, seen as an alert dict only if asked
-    (a rerun comparing an existing file); writers take the table's rows as they are."""
+    """Row ``index`` of an Arrow table of alerts, and the raw value it was decoded from,
+    seen as an alert dict only if asked (a rerun comparing an existing file): writers
+    take the table's rows (Parquet) or the raw values (Avro) as they are."""
 
-    __slots__ = ("_dict", "index", "table")
+    __slots__ = ("_dict", "index", "raw", "table")
 
-    def __init__(self, table: Any, index: int) -> None:
+    def __init__(self, table: Any, index: int, raw: bytes) -> None:
         self.table = table
         self.index = index
+        self.raw = raw
         self._dict: dict[str, Any] | None = None
 
     def _alert(self) -> dict[str, Any]:
@@ -122,16 +125,6 @@ def _arrow_parquet_writer(folder: Path, schema: Any) -> Any:
     return _Writer(folder, schema)
 
 
-class RawAlert(dict):
-    """A decoded alert that keeps the schemaless Avro bytes it was decoded from."""
-
-    __slots__ = ("raw",)
-
-    def __init__(self, alert: dict[str, Any], raw: bytes) -> None:
-        super().__init__(alert)
-        self.raw = raw
-
-
 def _long(n: int) -> bytes:
     """Avro's zig-zag varint encoding of a long."""
     n = (n << 1) ^ (n >> 63)
@@ -145,7 +138,7 @@ def _long(n: int) -> bytes:
 
 def _passthrough_avro_writer(folder: Path, schema: Any) -> Any:
     """An :class:`~fink_client.io.writers.AvroWriter` that frames the validated raw values
-    of :class:`RawAlert` into one container block instead of re-encoding the dicts
+    of :class:`ArrowRow` chunks into one container block instead of re-encoding dicts
     (fastavro's encoder costs ~4 ms per ZTF alert; framing costs nothing). Names, rerun
     checks and atomic writes are AvroWriter's; the header is fastavro's own.
 
@@ -158,7 +151,7 @@ def _passthrough_avro_writer(folder: Path, schema: Any) -> Any:
 
     class _Writer(AvroWriter):
         def _write_file(self, fh: Any, chunk: list[Any], schema_json: Any, stem: str) -> None:
-            if self.codec != "null" or not all(isinstance(a, RawAlert) for a in chunk):
+            if self.codec != "null" or not all(isinstance(a, ArrowRow) for a in chunk):
                 super()._write_file(fh, chunk, schema_json, stem)
                 return
             marker = hashlib.sha256(stem.encode()).digest()[:16]
@@ -191,9 +184,6 @@ class BatchWriter:
         self._writers: dict[str, Any] = {}
         self._schemas: dict[Any, dict[str, Any] | None] = {}
         self._arrow_cache: dict[str, Any] = {}
-        # raw values are kept (Avro pass-through) only when they are the schemaless
-        # encoding of the topic's schema, i.e. what the files' header declares
-        self._raw_ok = job.fmt == "avro" and job.schema is not None
 
     def _writer(self, folder: str) -> Any:
         writer = self._writers.get(folder)
@@ -234,9 +224,6 @@ class BatchWriter:
                                          topic=self.job.topic, partition=partition,
                                          offset=offset))
                 continue
-            if self._raw_ok and not key and value is not None \
-                    and not value.startswith(CONTAINER_MAGIC):
-                alert = RawAlert(alert, value)  # decoded with the topic's schema: as is
             good.append((offset, alert, self.schema_of(value, key)))
         return good
 
@@ -256,8 +243,9 @@ class BatchWriter:
 
     def write_arrow(self, partition: int, msgs: list[tuple[int, bytes | None, bytes | None]]
                     ) -> tuple[int, int, int]:
-        """Parquet from the raw values through one Arrow table built in C (no dicts);
-        bad values are dead-lettered, the good rows split by partition folder."""
+        """Validate the raw values by building one Arrow table in C (no dicts), dead-letter
+        the bad ones, split the good rows by partition folder; Parquet files get the
+        table's rows, Avro files the raw values themselves."""
         from fink_client.arrowbatch import batch_decoder
 
         assert self.job.schema is not None  # checked by _schemaless
@@ -269,7 +257,7 @@ class BatchWriter:
             bad.add(err.index)
             self._reject(DecodeError(err.reason, raw_value=value, raw_key=key,
                                      topic=self.job.topic, partition=partition, offset=offset))
-        offsets = [o for i, (o, _, _) in enumerate(msgs) if i not in bad]
+        good = [(o, cast(bytes, v)) for i, (o, v, _) in enumerate(msgs) if i not in bad]
         groups: dict[str, list[int]] = {}
         for row, folder in enumerate(self.partitioner.folders(table)):
             groups.setdefault(folder, []).append(row)
@@ -277,9 +265,9 @@ class BatchWriter:
         for folder, rows in sorted(groups.items()):
             writer = self._writer(folder)
             before = writer.files_written
-            paths = writer.write([ArrowRow(table, i) for i in rows], topic=self.job.topic,
-                                 partition=partition, offsets=[offsets[i] for i in rows],
-                                 schema=self.job.schema)
+            paths = writer.write([ArrowRow(table, i, good[i][1]) for i in rows],
+                                 topic=self.job.topic, partition=partition,
+                                 offsets=[good[i][0] for i in rows], schema=self.job.schema)
             alerts += len(rows)
             if writer.files_written > before:
                 files += len(paths)
@@ -289,7 +277,7 @@ class BatchWriter:
     def write(self, partition: int, msgs: list[tuple[int, bytes | None, bytes | None]]) -> tuple[
             int, int, int]:
         """Write one batch durably; return ``(alerts, files, bytes on disk)``."""
-        if self.job.fmt == "parquet" and self._schemaless(msgs):
+        if self.job.fmt in ("parquet", "avro") and self._schemaless(msgs):
             return self.write_arrow(partition, msgs)
         groups: dict[tuple[str, int], list[tuple[int, dict[str, Any], Any]]] = {}
         for offset, alert, schema in self.decode(partition, msgs):
