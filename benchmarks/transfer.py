@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="2,000 alerts instead of 20,000")
     ap.add_argument("--upstream", type=Path, default=None, metavar="VENV",
                     help="virtualenv with upstream fink-client installed")
+    ap.add_argument("--repeat", type=int, default=2, metavar="K",
+                    help="runs of each of our cases and of the bare loop; the fastest counts")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     n = 2000 if args.quick else 20000
@@ -169,12 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     with LocalKafka(heap="1g") as kafka:
         servers = kafka.admin_servers
         topic, payload = make_topic(kafka, n)
-        base = _rates(bare_loop(servers, topic, n))
+        # the machine is shared: each of our cases and the bare loop run ``--repeat``
+        # times and the fastest run counts (upstream, far slower, runs once)
+        base = max((_rates(bare_loop(servers, topic, n)) for _ in range(args.repeat)),
+                   key=lambda m: m["alerts_per_s"])
         print(f"bare loop: {base['alerts_per_s']:,.0f} alerts/s {base['mb_per_s']:.1f} MB/s",
               flush=True)
         measured = {}
         for fmt, pby in (("parquet", "none"), ("parquet", "time"), ("avro", "none")):
-            m = _rates(ours(servers, topic, fmt, 2, pby))
+            m = max((_rates(ours(servers, topic, fmt, 2, pby)) for _ in range(args.repeat)),
+                    key=lambda r: r["alerts_per_s"])
             measured[(fmt, pby)] = m
             ratio = m["mb_per_s"] / base["mb_per_s"]
             rows.append({"case": f"transfer {fmt}, partition-by {pby}, 2 workers",
@@ -199,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                      "met": avro["alerts_per_s"] >= pq["alerts_per_s"]})
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "alerts": n,
-            "payload_mb": round(payload / 1e6, 1), "partitions": PARTITIONS}
+            "payload_mb": round(payload / 1e6, 1), "partitions": PARTITIONS,
+            "repeat": args.repeat}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "transfer.json").write_text(json.dumps({"meta": meta, "cases": rows},
                                                        indent=1, default=str))
@@ -213,7 +220,8 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     """The results as a Markdown table."""
     out = [f"Run {meta['date']} on {meta['machine']}: {meta['alerts']:,} synthetic Fink ZTF "
            f"data-transfer alerts ({meta['payload_mb']} MB), {meta['partitions']} partitions "
-           "(`python -m benchmarks.transfer`).", "",
+           f"(`python -m benchmarks.transfer`, best of {meta['repeat']} runs; rates are wall "
+           "time from the call to the return, start-up included).", "",
            "| case | alerts/s | MB/s | baseline alerts/s | baseline MB/s | ratio | target | met |",
            "|---|---:|---:|---:|---:|---:|---|---|"]
     for r in rows:
