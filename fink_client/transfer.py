@@ -23,7 +23,6 @@ import json
 import logging
 import multiprocessing
 import os
-import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,12 +38,12 @@ from fink_client.errors import (
     SchemaError,
     TopicAuthorizationError,
 )
+from fink_client.io.atomic import clean_stale_temps
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("parquet", "avro", "json")
 TRANSFER_PREFIXES = ("ftransfer_", "fxmatch_")
-_TMP = re.compile(r"^\..+\.(\d+)\.tmp$")  # fink_client.io.atomic's temporary names
 
 
 def side_topic(topic: str) -> str:
@@ -181,35 +180,9 @@ def request_stop() -> None:
 
 
 def clean_temporary_files(*folders: Path) -> int:
-    """Remove the temporary files (``.<name>.<pid>.tmp``) that dead runs left behind.
-
-    A file whose process is still alive on this machine is left alone. Returns how many
-    were removed.
-    """
-    removed = 0
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for path in folder.rglob(".*.tmp"):
-            match = _TMP.match(path.name)
-            if match is None or _alive(int(match.group(1))):
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed += 1
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Remove the temporary files (``.<name>.<pid>.tmp``) that dead runs left anywhere
+    below ``folders``; return how many were removed."""
+    return sum(len(clean_stale_temps(folder, recursive=True)) for folder in folders)
 
 
 def dump_schemas(out: Path, topic: str, schema: Mapping[str, Any]) -> list[Path]:

@@ -30,12 +30,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_temps(folder: str | Path) -> list[Path]:
-    """Remove the temporary files of :func:`atomic_write` left in ``folder`` by dead
-    processes (``kill -9``, power loss); return them.
+def clean_stale_temps(folder: str | Path, *, recursive: bool = False) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_write` left in ``folder`` (and its
+    sub-folders if ``recursive``, e.g. a Hive-partitioned dataset) by dead processes
+    (``kill -9``, power loss); return them.
 
-    Only files whose pid is neither this process nor a live one are removed: another
-    process writing into the same folder keeps its file.
+    Only files whose pid is neither this process nor a live one on this machine are
+    removed: another process writing into the same folder keeps its file.
     """
     removed: list[Path] = []
     try:
@@ -43,6 +44,9 @@ def clean_stale_temps(folder: str | Path) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
+        if recursive and entry.is_dir(follow_symlinks=False):
+            removed.extend(clean_stale_temps(entry.path, recursive=True))
+            continue
         m = _TEMP.match(entry.name)
         if m is None or not entry.is_file(follow_symlinks=False):
             continue
