@@ -1,9 +1,15 @@
 """User configuration -> librdkafka configuration.
 
 Users write the short keys of the seed API (``username``, ``password``, ``group_id``,
-``bootstrap.servers``); everything else is passed to librdkafka unchanged, and
+``bootstrap.servers``, ``survey``); everything else is passed to librdkafka unchanged, and
 librdkafka itself is the authority on which of those keys exist (an unknown key is
 reported as a :class:`ConfigError` naming it).
+
+Upstream fink-client's spellings are accepted as they are (docs/migrating.md):
+``"group.id"`` is the same thing as ``group_id`` (the Kafka consumer group, under which
+the broker remembers what was read), so it is taken without a deprecation warning; giving
+both with different values is a :class:`ConfigError`. Upstream's ``survey=`` keyword of
+``AlertConsumer`` is the ``survey`` key here (:func:`with_survey`).
 """
 
 from __future__ import annotations
@@ -14,9 +20,13 @@ from typing import Any
 
 from fink_client.errors import ConfigError
 
-#: Default bootstrap servers of Fink's public streams, per survey. Override them with
-#: ``bootstrap.servers`` in the config. Only ZTF's address is public and stable;
-#: Rubin/LSST users get their server with their Fink account.
+#: Surveys whose Fink streams this client reads (``survey`` in the config).
+SURVEYS = ("ztf", "lsst")
+
+#: Default bootstrap servers of Fink's public streams, per survey, used when the config
+#: has no ``bootstrap.servers``. Only ZTF's address is public and stable; Rubin/LSST
+#: users get their server with their Fink account, so ``survey="lsst"`` without
+#: ``bootstrap.servers`` is a :class:`ConfigError` saying so.
 DEFAULT_SERVERS: dict[str, str] = {
     "ztf": "kafka-ztf.fink-broker.org:24499",
 }
@@ -61,6 +71,45 @@ def _require_str(cfg: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
+def _group_id(cfg: Mapping[str, Any]) -> str | None:
+    """The consumer group, from ``group_id`` or upstream's ``group.id`` (same meaning)."""
+    ours, theirs = _require_str(cfg, "group_id"), _require_str(cfg, "group.id")
+    if ours and theirs and ours != theirs:
+        raise ConfigError(
+            f"config gives two consumer groups, group_id={ours!r} and group.id={theirs!r}: "
+            "they are the same setting, keep one (group_id)",
+            field="group.id",
+        )
+    return ours or theirs
+
+
+def survey_of(cfg: Mapping[str, Any]) -> str:
+    """The config's ``survey`` (lower case, one of :data:`SURVEYS`), ZTF by default."""
+    value = cfg.get("survey", DEFAULT_SURVEY)
+    survey = value.strip().lower() if isinstance(value, str) else None
+    if survey not in SURVEYS:
+        raise ConfigError(f"unknown survey {value!r}: choose one of {', '.join(SURVEYS)}",
+                          field="survey")
+    return survey
+
+
+def with_survey(user_config: Mapping[str, Any], survey: str | None) -> Mapping[str, Any]:
+    """``user_config`` with upstream's ``survey=`` keyword folded in as the ``survey`` key.
+
+    ``None`` leaves the config as it is; a ``survey`` key that says otherwise is a
+    :class:`ConfigError` (which one would be meant is not for us to guess).
+    """
+    if survey is None:
+        return user_config
+    if not isinstance(user_config, Mapping):
+        return user_config  # kafka_config() reports it
+    given = user_config.get("survey")
+    if given is not None and survey_of(user_config) != survey_of({"survey": survey}):
+        raise ConfigError(f"survey={survey!r} but the config says survey={given!r}: "
+                          "give it once", field="survey")
+    return {**user_config, "survey": survey}
+
+
 def kafka_config(user_config: Mapping[str, Any]) -> dict[str, Any]:
     """Translate a fink-client config into a confluent-kafka consumer config.
 
@@ -70,7 +119,7 @@ def kafka_config(user_config: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(user_config, Mapping):
         raise ConfigError(f"config must be a dict, not {type(user_config).__name__}")
     cfg = dict(user_config)
-    group_id = _require_str(cfg, "group_id") or _require_str(cfg, "group.id")
+    group_id = _group_id(cfg)
     if not group_id:
         raise ConfigError(
             "config needs a 'group_id': the consumer group under which Fink remembers "
@@ -86,13 +135,14 @@ def kafka_config(user_config: Mapping[str, Any]) -> dict[str, Any]:
             "give both (or neither, for a server without authentication)",
             field=missing,
         )
-    survey = str(cfg.get("survey", DEFAULT_SURVEY)).lower()
+    survey = survey_of(cfg)
     servers = _require_str(cfg, "bootstrap.servers")
     if servers is None:
         if survey not in DEFAULT_SERVERS:
             raise ConfigError(
-                f"no default server for survey {survey!r}: set 'bootstrap.servers' "
-                f"(known defaults: {', '.join(f'{k}={v}' for k, v in DEFAULT_SERVERS.items())})",
+                f"no default server for survey {survey!r}: set 'bootstrap.servers' to the "
+                f"server given with your Fink {survey.upper()} account (public defaults: "
+                f"{', '.join(f'{k}={v}' for k, v in DEFAULT_SERVERS.items())})",
                 field="bootstrap.servers",
             )
         servers = DEFAULT_SERVERS[survey]

@@ -164,8 +164,9 @@ class AlertConsumer:
 
     ``topics``: names (a name starting with ``^`` is a regular expression).
     ``config``: ``username``, ``password``, ``group_id``, ``bootstrap.servers``,
-    ``survey`` (``ztf`` selects the default server), ``connect_timeout`` (s), plus any
-    librdkafka key. ``schema`` (path, dict or JSON) overrides schema detection.
+    ``survey`` (``ztf`` selects the default server; also accepted as the ``survey=``
+    keyword, as upstream), ``connect_timeout`` (s), plus any librdkafka key (upstream's
+    ``group.id`` included). ``schema`` (path, dict or JSON) overrides schema detection.
     ``on_error``: ``"raise"`` (default) or ``"skip"`` for undecodable messages;
     ``dead_letter``: folder where undecodable messages are kept with their reason.
     ``auto_store=False``: offsets are stored only by :meth:`store_delivered` or
@@ -187,7 +188,9 @@ class AlertConsumer:
         dead_letter: str | Path | None = None,
         id_resolver: IdResolver | None = None,
         auto_store: bool = True,
+        survey: str | None = None,
     ) -> None:
+        config = _config.with_survey(config, survey)
         self._auto_store = bool(auto_store)
         self._closed = True  # until the Kafka consumer exists (for __del__)
         topics = _topic_list(topics)

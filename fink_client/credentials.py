@@ -28,14 +28,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fink_client.config import DEFAULT_SERVERS, DEFAULT_SURVEY
+from fink_client.config import DEFAULT_SERVERS, DEFAULT_SURVEY, SURVEYS
 from fink_client.errors import CredentialsError
 
 #: Environment variable naming the folder of the credentials file.
 CONFIG_DIR_ENV = "FINK_CLIENT_CONFIG_DIR"
 FILE_NAME = "credentials.json"
-#: Surveys whose credentials can be registered.
-SURVEYS = ("ztf", "lsst")
 #: Environment variables that override the file, per field.
 ENV_VARS: dict[str, str] = {
     "username": "FINK_USERNAME",

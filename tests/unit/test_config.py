@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import pytest
 
@@ -76,3 +77,61 @@ def test_bad_connect_timeout() -> None:
 def test_redact_hides_secrets() -> None:
     red = config.redact({"sasl.password": "s3cr3t", "password": "x", "group.id": "g"})
     assert red == {"sasl.password": "***", "password": "***", "group.id": "g"}
+
+
+# -- upstream fink-client's spellings (docs/migrating.md) ------------------------------
+
+
+def test_upstream_group_dot_id_is_our_group_id() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same meaning: no deprecation warning
+        out = config.kafka_config({"group.id": "g", "bootstrap.servers": "h:1"})
+    assert out["group.id"] == "g"
+    same = config.kafka_config({"group.id": "g", "group_id": "g", "bootstrap.servers": "h:1"})
+    assert same["group.id"] == "g"
+
+
+def test_two_different_groups_are_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="two consumer groups") as info:
+        config.kafka_config({"group.id": "a", "group_id": "b"})
+    assert info.value.field == "group.id"
+    with pytest.raises(ConfigError, match="two consumer groups"):
+        AlertConsumer(["t"], {"group.id": "a", "group_id": "b", "bootstrap.servers": "h:1"})
+
+
+def test_survey_selects_the_default_server() -> None:
+    for survey in ("ztf", "ZTF", " ztf "):
+        out = config.kafka_config(config.with_survey({"group_id": "g"}, survey))
+        assert out["bootstrap.servers"] == config.DEFAULT_SERVERS["ztf"]
+    assert "survey" not in out  # a fink-client key, never passed to librdkafka
+
+
+def test_lsst_has_no_public_default_server() -> None:
+    assert "lsst" in config.SURVEYS and "lsst" not in config.DEFAULT_SERVERS
+    with pytest.raises(ConfigError, match="Fink LSST account") as info:
+        config.kafka_config(config.with_survey({"group_id": "g"}, "lsst"))
+    assert info.value.field == "bootstrap.servers"
+    out = config.kafka_config(config.with_survey({"group_id": "g",
+                                                  "bootstrap.servers": "h:1"}, "lsst"))
+    assert out["bootstrap.servers"] == "h:1"
+
+
+def test_unknown_survey_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="choose one of ztf, lsst") as info:
+        config.kafka_config({"group_id": "g", "survey": "elasticc", "bootstrap.servers": "h:1"})
+    assert info.value.field == "survey"
+
+
+def test_survey_keyword_and_key_must_agree() -> None:
+    assert config.with_survey({"survey": "LSST"}, "lsst") == {"survey": "lsst"}
+    assert config.with_survey({"group_id": "g"}, None) == {"group_id": "g"}
+    with pytest.raises(ConfigError, match="give it once"):
+        config.with_survey({"survey": "ztf"}, "lsst")
+    with pytest.raises(ConfigError, match="give it once"):
+        AlertConsumer(["t"], {"group_id": "g", "survey": "ztf"}, survey="lsst")
+
+
+def test_consumer_takes_the_survey_keyword() -> None:
+    # Validated before any connection: lsst without servers says what to set.
+    with pytest.raises(ConfigError, match=re.escape("bootstrap.servers")):
+        AlertConsumer(["t"], {"group_id": "g"}, survey="lsst")
