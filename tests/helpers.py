@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import sys
 import time
 import uuid
@@ -9,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+from confluent_kafka import Producer
 
 import fink_client
+from fink_client import codec
 from fink_client.consumer import AlertConsumer
 from fink_client.replay import replay
 
@@ -47,6 +51,23 @@ def source_alerts(*folders: Path) -> dict[int, dict]:
 def publish(kafka: Any, topic: str, *folders: Path) -> int:
     """Replay the sample files of ``folders`` to ``topic`` in Fink's wire format."""
     return replay(list(folders), topic, {"bootstrap.servers": kafka.admin_servers})
+
+
+def publish_transfer(kafka: Any, name: str, schema: dict, alerts: list[dict]) -> None:
+    """Create data-transfer topic ``name`` as Fink does: the schema is the key of the first
+    message of ``<name>_schema``; the values are schemaless Avro without a key.
+    """
+    kafka.create_topic(name)
+    kafka.create_topic(f"{name}_schema")
+    producer = Producer({"bootstrap.servers": kafka.admin_servers})
+    producer.produce(f"{name}_schema", key=json.dumps(schema).encode(), value=b"")
+    assert producer.flush(30) == 0
+    parsed = codec.parse_schema(schema)
+    for alert in alerts:
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, parsed, alert)
+        producer.produce(name, value=buf.getvalue())
+    assert producer.flush(30) == 0
 
 
 def drain(consumer: AlertConsumer, expected: int, timeout: float = 30) -> list:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import io
-import json
 import uuid
 
-import fastavro
 import pytest
-from confluent_kafka import Producer
 
-from fink_client import codec, schemas, synth
+from fink_client import schemas, synth
 from fink_client.consumer import AlertConsumer
 from fink_client.replay import publish
 from fink_client.testing import assert_alerts_equal
 from fink_client.transfer import fetch_side_schema
-from tests.helpers import drain, unique_group
+from tests.helpers import drain, publish_transfer, unique_group
 
 pytestmark = pytest.mark.integration
 
@@ -46,22 +42,9 @@ def test_synthetic_lsst_alerts_round_trip(kafka, topic, alice_config, wire: str,
 
 def test_data_transfer_topic_with_side_schema_topic(kafka, alice_config) -> None:
     name = f"ftransfer_lsst_2026-03-18_{uuid.uuid4().hex[:6]}"
-    kafka.create_topic(name)
-    kafka.create_topic(f"{name}_schema")
     schema = schemas.load("avro_schema_ftransfer_lsst_2026-03-18")
     alerts = list(synth.generate(schema, N, seed=12))
-    admin = {"bootstrap.servers": kafka.admin_servers}
-    # the schema is the key of the first message of <topic>_schema
-    producer = Producer(admin)
-    producer.produce(f"{name}_schema", key=json.dumps(schema).encode(), value=b"")
-    assert producer.flush(30) == 0
-    # values: schemaless Avro, no key (the schema is only on the side topic)
-    parsed = codec.parse_schema(schema)
-    for alert in alerts:
-        buf = io.BytesIO()
-        fastavro.schemaless_writer(buf, parsed, alert)
-        producer.produce(name, value=buf.getvalue())
-    assert producer.flush(30) == 0
+    publish_transfer(kafka, name, schema, alerts)
 
     cfg = alice_config(unique_group())
     assert fetch_side_schema({"bootstrap.servers": kafka.admin_servers,
