@@ -135,9 +135,11 @@ class AlertConsumer:
                 raise
         return self
 
-    def _take(self, num: int, *, first: bool) -> list[_sync.Delivery]:
-        """Up to ``num`` fetched alerts. A fetched error is raised when it comes ``first``
-        (nothing handed yet in this call); after alerts, it waits for the next call.
+    def _take(self, num: int, *, first: bool) -> tuple[list[_sync.Delivery], bool]:
+        """Up to ``num`` fetched alerts, and whether a fetched error is next in line.
+
+        That error is raised if it comes ``first`` (nothing handed yet in this call);
+        after alerts, it waits for the next call, as in the sync consumer.
         """
         out: list[_sync.Delivery] = []
         with self._ready_lock:
@@ -145,14 +147,14 @@ class AlertConsumer:
                 item = self._ready[0]
                 if isinstance(item, Exception):
                     if out or not first:
-                        break
+                        return out, True
                     self._ready.popleft()
                     if isinstance(item, DecodeError) and item.topic is not None:
                         # The error is that message's delivery (as in the sync consumer).
                         self._handed[(item.topic, item.partition)] = item.offset + 1
                     raise item
                 out.append(self._ready.popleft())
-        return out
+            return out, bool(self._ready) and isinstance(self._ready[0], Exception)
 
     async def _deliver(self, num: int, timeout: float | None) -> list[_sync.Delivery]:
         self._check_open()
@@ -168,9 +170,10 @@ class AlertConsumer:
             fetched = False
             try:
                 while True:
-                    out.extend(self._take(num - len(out), first=not out))
+                    got, error_next = self._take(num - len(out), first=not out)
+                    out.extend(got)
                     remaining = deadline - time.monotonic()
-                    if len(out) >= num or (fetched and remaining <= 0):
+                    if len(out) >= num or error_next or (fetched and remaining <= 0):
                         break
                     job = self._run(self._fetch, store, num - len(out),
                                     min(SLICE, max(0.0, remaining)))

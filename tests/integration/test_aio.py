@@ -243,6 +243,54 @@ def test_undecodable_message_is_a_typed_error_then_the_stream_goes_on(kafka, top
     asyncio.run(main())
 
 
+def test_commit_after_a_cancelled_poll_commits_only_what_was_handed(kafka, topic,
+                                                                    alice_config) -> None:
+    n = publish(kafka, topic, SAMPLES / "ztf" / "raw-datasim")
+    gid = unique_group()
+
+    async def main() -> list[int]:
+        with pytest.raises(RuntimeError, match="crash"):
+            async with AlertConsumer([topic], alice_config(gid)) as consumer:
+                first = await consumer.consume(2, timeout=20)
+                assert len(first) == 2
+                box: list = []
+                _cancel_when_fetched(consumer, box)
+                task = asyncio.get_running_loop().create_task(consumer.poll(timeout=30))
+                box.append(task)
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                await consumer.commit()  # the 2 handed out; not the alert never received
+                raise RuntimeError("crash")  # nothing stored after the commit
+        return [a["candid"] for _, a in first]
+
+    first = asyncio.run(main())
+    again = asyncio.run(_collect(alice_config(gid), topic, n - 2))
+    assert not set(first) & {a["candid"] for _, a in again}
+
+
+def test_alerts_before_an_undecodable_message_come_first(kafka, topic, alice_config) -> None:
+    publish(kafka, topic, SAMPLES / "ztf" / "fink")
+    producer = Producer({"bootstrap.servers": kafka.admin_servers})
+    producer.produce(topic, value=b"\x07not an alert", key=b"nonsense")
+    producer.flush(10)
+    publish(kafka, topic, SAMPLES / "ztf" / "fink")
+
+    async def main() -> float:
+        async with AlertConsumer([topic], alice_config(unique_group())) as consumer:
+            start = time.monotonic()
+            before = await consumer.consume(100, timeout=120)
+            took = time.monotonic() - start
+            assert len(before) == 4  # returned at the bad message, not after 120 s
+            with pytest.raises(DecodeError) as info:
+                await consumer.consume(100, timeout=20)
+            assert info.value.offset == 4
+            after = await consumer.consume(4, timeout=20)
+            assert len(after) == 4
+            return took
+
+    assert asyncio.run(main()) < 60
+
+
 def test_wrong_password_and_unknown_topic_are_typed_errors(kafka, topic, alice_config) -> None:
     bad = {**alice_config(unique_group()), "password": "wrong"}
     threads = threading.active_count()
