@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from fink_client import config as _config
 from fink_client import consumer as _sync
 from fink_client.errors import AlertError, ConfigError, DecodeError
 
@@ -64,7 +65,10 @@ class AlertConsumer:
         if "auto_store" in options:
             raise ConfigError("the asyncio AlertConsumer stores offsets itself: "
                               "auto_store is not an option here", field="auto_store")
-        self._args = (topics, dict(config), schema)
+        # Bad configuration fails here, as with the sync consumer (pure checks, no I/O).
+        _config.kafka_config(_config.with_survey(config, options.get("survey")))
+        _config.connect_timeout(config)
+        self._args = (topics, config, schema)
         self._options = options
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fink-aio")
         self._consumer: _sync.AlertConsumer | None = None

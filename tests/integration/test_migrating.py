@@ -59,6 +59,7 @@ def test_guide_runs(kafka, alice_config, tmp_path, monkeypatch) -> None:
 
     cfg = alice_config(f"migrating-{tag}")
     substitutions = {
+        "localhost:9092": kafka.admin_servers,
         "your_lsst_servers": cfg["bootstrap.servers"],
         "kafka-ztf.fink-broker.org:24499": cfg["bootstrap.servers"],
         "your_username": cfg["username"],
@@ -96,11 +97,12 @@ def test_guide_runs(kafka, alice_config, tmp_path, monkeypatch) -> None:
     creds = next(config_dir.iterdir())
     assert creds.stat().st_mode & 0o077 == 0
     assert set(json.loads(creds.read_text())["surveys"]) == {"lsst", "ztf"}
-    shown = outputs[2]
+    assert lsst_topic in outputs[0]  # topics over the plaintext listener, no credentials
+    shown = outputs[3]
     assert cfg["group_id"] in shown and cfg["password"] not in shown
     # finkctl topics: the LSST topic is listed; stream: 2 LSST alerts, then 4 saved ZTF ones.
-    assert lsst_topic in outputs[3] and lsst_topic in outputs[4]
-    assert len(outputs[5].strip().splitlines()) == 2
+    assert lsst_topic in outputs[4] and lsst_topic in outputs[5]
+    assert len(outputs[6].strip().splitlines()) == 2
     saved = AlertReader(work / "alerts").to_list()
     assert sorted(a["candid"] for a in saved) == sorted(
         a["candid"] for a in AlertReader(SAMPLES / "ztf" / "fink").to_list())

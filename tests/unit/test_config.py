@@ -135,3 +135,14 @@ def test_consumer_takes_the_survey_keyword() -> None:
     # Validated before any connection: lsst without servers says what to set.
     with pytest.raises(ConfigError, match=re.escape("bootstrap.servers")):
         AlertConsumer(["t"], {"group_id": "g"}, survey="lsst")
+
+
+def test_aio_consumer_checks_the_config_at_construction() -> None:
+    from fink_client.aio import AlertConsumer as AsyncAlertConsumer
+
+    with pytest.raises(ConfigError, match="two consumer groups"):
+        AsyncAlertConsumer(["t"], {"group.id": "a", "group_id": "b"})
+    with pytest.raises(ConfigError, match="Fink LSST account"):
+        AsyncAlertConsumer(["t"], {"group_id": "g"}, survey="lsst")
+    with pytest.raises(ConfigError, match="auto_store"):
+        AsyncAlertConsumer(["t"], {"group_id": "g"}, auto_store=True)
