@@ -101,6 +101,13 @@ def kafka_cases(quick: bool) -> list[dict]:
                         note="baseline given fink-client's fetch/queue settings: "
                              "the gain left is decoding"))
         print(_line(rows[-1]), flush=True)
+        aio = measure("e2e", {**args, "impl": "aio"})
+        aio["mb_per_s"] = aio["alerts_per_s"] * avg_value / 1e6
+        ratio = aio["alerts_per_s"] / ours["alerts_per_s"]
+        rows.append(row("end to end, asyncio consumer vs the sync one", aio, ours,
+                        ratio=ratio, target="", met=True,
+                        note="fink_client.aio (worker thread, 0.1 s slices) vs AlertConsumer"))
+        print(_line(rows[-1]), flush=True)
         base = measure("startup", {"servers": servers, "topic": topic, "impl": "bare"})
         ours = measure("startup", {"servers": servers, "topic": topic, "impl": "fink"})
         base["unit"] = ours["unit"] = "s"

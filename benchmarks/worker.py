@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import resource
@@ -93,6 +94,8 @@ def run_e2e(args: dict[str, Any]) -> dict[str, Any]:
                 nbytes += len(value)
         seconds = time.perf_counter() - (start or 0.0)
         consumer.close()
+    elif args["impl"] == "aio":
+        return asyncio.run(_run_e2e_aio(args, group))
     else:
         from fink_client.consumer import AlertConsumer
 
@@ -106,6 +109,22 @@ def run_e2e(args: dict[str, Any]) -> dict[str, Any]:
         seconds = time.perf_counter() - start
         consumer.close()
     return {"alerts": n, "bytes": nbytes, "seconds": seconds}
+
+
+async def _run_e2e_aio(args: dict[str, Any], group: str) -> dict[str, Any]:
+    """The loop of the sync case, with fink_client.aio's consumer."""
+    from fink_client.aio import AlertConsumer
+
+    count, n = args["count"], 0
+    async with AlertConsumer([args["topic"]], {"bootstrap.servers": args["servers"],
+                                               "group_id": group}) as consumer:
+        while not n:
+            n = len(await consumer.consume(num_alerts=1, timeout=1.0))
+        start = time.perf_counter()
+        while n < count:
+            n += len(await consumer.consume(num_alerts=BATCH, timeout=1.0))
+        seconds = time.perf_counter() - start
+    return {"alerts": n, "bytes": 0, "seconds": seconds}
 
 
 def run_startup(args: dict[str, Any]) -> dict[str, Any]:
