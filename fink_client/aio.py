@@ -177,7 +177,8 @@ class AlertConsumer:
                     got, error_next = self._take(num - len(out), first=not out)
                     out.extend(got)
                     remaining = deadline - time.monotonic()
-                    if len(out) >= num or error_next or (fetched and remaining <= 0):
+                    if (len(out) >= num or error_next or (fetched and remaining <= 0)
+                            or self._closed):  # closed by another task meanwhile
                         break
                     job = self._run(self._fetch, store, num - len(out),
                                     min(SLICE, max(0.0, remaining)))
@@ -218,7 +219,9 @@ class AlertConsumer:
         return self
 
     async def __anext__(self) -> tuple[str, Alert]:
-        """Alerts forever, until ``close()``; asking for the next one processes the last."""
+        """Alerts forever, until ``close()`` (from any task); asking for the next one
+        processes the last.
+        """
         while not self._closed:
             topic, alert = await self.poll(1.0)
             if topic is not None:

@@ -97,7 +97,7 @@ def test_all_alerts_arrive_and_the_loop_keeps_ticking(kafka, topic, alice_config
 def test_poll_and_consume(kafka, topic, alice_config) -> None:
     publish(kafka, topic, SAMPLES / "ztf" / "raw-datasim")  # 10 alerts
 
-    async def main() -> None:
+    async def main() -> float:
         async with AlertConsumer([topic], alice_config(unique_group())) as consumer:
             got_topic, alert = await consumer.poll(timeout=20)
             assert got_topic == topic and alert["objectId"].startswith("ZTF")
@@ -108,8 +108,49 @@ def test_poll_and_consume(kafka, topic, alice_config) -> None:
             candids = [a["candid"] for _, a in [(got_topic, alert), *three, *rest]]
             assert len(set(candids)) == 10
             assert await consumer.consume(5, timeout=0.5) == []
+            # A long wait, cancelled: it ends within a few slices, not after 30 s.
+            task = asyncio.get_running_loop().create_task(consumer.poll(timeout=30))
+            await asyncio.sleep(0.3)
+            start = time.monotonic()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            took = time.monotonic() - start
+            assert await consumer.poll(timeout=0) == (None, None)  # still usable
+            return took
 
-    asyncio.run(main())
+    took = asyncio.run(main())
+    print(f"aio: cancelled poll(30) returned in {took * 1000:.1f} ms")
+    assert took < 2
+
+
+def test_close_from_another_task_ends_async_for(kafka, topic, alice_config) -> None:
+    publish(kafka, topic, SAMPLES / "ztf" / "raw-datasim")
+    gid = unique_group()
+
+    async def main() -> list[int]:
+        seen: list[int] = []
+        async with AlertConsumer([topic], alice_config(gid)) as consumer:
+
+            async def reader() -> None:
+                async for _, alert in consumer:
+                    seen.append(alert["candid"])
+
+            task = asyncio.get_running_loop().create_task(reader())
+            while len(seen) < 10:
+                await asyncio.sleep(0.05)
+            await consumer.close()  # the loop ends, without an error
+            await asyncio.wait_for(task, timeout=10)
+        return seen
+
+    seen = asyncio.run(main())
+    assert len(set(seen)) == 10
+    # close() counted them all as processed: the group has nothing left.
+    async def rest() -> list:
+        async with AlertConsumer([topic], alice_config(gid)) as consumer:
+            return await consumer.consume(10, timeout=3)
+
+    assert asyncio.run(rest()) == []
 
 
 def _cancel_when_fetched(consumer: AlertConsumer, task_box: list) -> None:
