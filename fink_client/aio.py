@@ -191,7 +191,7 @@ class AlertConsumer:
                     self._ready.extendleft(reversed(out))
                 raise
             finally:
-                if store:  # no fetch ran: store the previous call's alerts on their own
+                if store and not self._closed:  # no fetch ran: store them on their own
                     self._executor.submit(self._consumer.store_delivered, store)
             for d in out:
                 key = (d.topic, d.partition)
