@@ -153,11 +153,13 @@ class AlertConsumer:
                     if out or not first:
                         return out, True
                     self._ready.popleft()
-                    if isinstance(item, DecodeError) and item.topic is not None:
+                    if (isinstance(item, DecodeError) and item.topic is not None
+                            and item.partition is not None and item.offset is not None):
                         # The error is that message's delivery (as in the sync consumer).
                         self._handed[(item.topic, item.partition)] = item.offset + 1
                     raise item
-                out.append(self._ready.popleft())
+                out.append(item)
+                self._ready.popleft()
             return out, bool(self._ready) and isinstance(self._ready[0], Exception)
 
     async def _deliver(self, num: int, timeout: float | None) -> list[_sync.Delivery]:
@@ -191,7 +193,8 @@ class AlertConsumer:
                     self._ready.extendleft(reversed(out))
                 raise
             finally:
-                if store and not self._closed:  # no fetch ran: store them on their own
+                if store and self._consumer is not None and not self._closed:
+                    # no fetch ran: store the previous call's alerts on their own
                     self._executor.submit(self._consumer.store_delivered, store)
             for d in out:
                 key = (d.topic, d.partition)
@@ -224,7 +227,7 @@ class AlertConsumer:
         """
         while not self._closed:
             topic, alert = await self.poll(1.0)
-            if topic is not None:
+            if topic is not None and alert is not None:
                 return topic, alert
         raise StopAsyncIteration
 

@@ -93,21 +93,23 @@ def survey_of(cfg: Mapping[str, Any]) -> str:
     return survey
 
 
-def with_survey(user_config: Mapping[str, Any], survey: str | None) -> Mapping[str, Any]:
-    """``user_config`` with upstream's ``survey=`` keyword folded in as the ``survey`` key.
+def with_survey(user_config: Mapping[str, Any], survey: str | None) -> dict[str, Any]:
+    """Copy of ``user_config`` with upstream's ``survey=`` keyword as its ``survey`` key.
 
     ``None`` leaves the config as it is; a ``survey`` key that says otherwise is a
     :class:`ConfigError` (which one would be meant is not for us to guess).
     """
-    if survey is None:
-        return user_config
     if not isinstance(user_config, Mapping):
-        return user_config  # kafka_config() reports it
-    given = user_config.get("survey")
-    if given is not None and survey_of(user_config) != survey_of({"survey": survey}):
+        raise ConfigError(f"config must be a dict, not {type(user_config).__name__}")
+    out = dict(user_config)
+    if survey is None:
+        return out
+    given = out.get("survey")
+    if given is not None and survey_of(out) != survey_of({"survey": survey}):
         raise ConfigError(f"survey={survey!r} but the config says survey={given!r}: "
                           "give it once", field="survey")
-    return {**user_config, "survey": survey}
+    out["survey"] = survey
+    return out
 
 
 def kafka_config(user_config: Mapping[str, Any]) -> dict[str, Any]:
