@@ -164,12 +164,10 @@ class AlertConsumer:
 
     async def _deliver(self, num: int, timeout: float | None) -> list[_sync.Delivery]:
         self._check_open()
-        if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-            raise ConfigError(f"num_alerts must be a positive integer, not {num!r}",
-                              field="num_alerts")
+        _config.num_alerts(num)  # bad arguments fail at once, as in the sync consumer
+        wait = _config.seconds(timeout, "timeout", forever_below_zero=True)
         async with self._call_lock:
             await self.start()
-            wait = float("inf") if timeout is None or timeout < 0 else float(timeout)
             deadline = time.monotonic() + wait
             store, self._handed = self._handed, {}  # the caller came back: processed
             out: list[_sync.Delivery] = []

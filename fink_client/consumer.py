@@ -190,9 +190,9 @@ class AlertConsumer:
         auto_store: bool = True,
         survey: str | None = None,
     ) -> None:
-        config = _config.with_survey(config, survey)
         self._auto_store = bool(auto_store)
         self._closed = True  # until the Kafka consumer exists (for __del__)
+        config = _config.with_survey(config, survey)
         topics = _topic_list(topics)
         if on_error not in ("raise", "skip"):
             raise ConfigError(f"on_error must be 'raise' or 'skip', not {on_error!r}",

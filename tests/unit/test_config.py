@@ -146,3 +146,16 @@ def test_aio_consumer_checks_the_config_at_construction() -> None:
         AsyncAlertConsumer(["t"], {"group_id": "g"}, survey="lsst")
     with pytest.raises(ConfigError, match="auto_store"):
         AsyncAlertConsumer(["t"], {"group_id": "g"}, auto_store=True)
+
+
+def test_aio_bad_call_arguments_fail_before_connecting() -> None:
+    import asyncio
+
+    from fink_client.aio import AlertConsumer as AsyncAlertConsumer
+
+    consumer = AsyncAlertConsumer(["t"], {"group_id": "g", "bootstrap.servers": "127.0.0.1:1"})
+    with pytest.raises(ConfigError, match="timeout"):
+        asyncio.run(consumer.poll(float("nan")))
+    with pytest.raises(ConfigError, match="num_alerts"):
+        asyncio.run(consumer.consume(0, timeout=1))
+    assert "not started" in repr(consumer)  # nothing tried to reach the server
