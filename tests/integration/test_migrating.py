@@ -14,12 +14,16 @@ import os
 import shlex
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from fink_client import schemas, synth
 from fink_client.io import AlertReader
 from fink_client.replay import replay
 from tests.helpers import FINKCTL, SAMPLES, publish, publish_transfer
+from tests.hookhelpers import WebhookServer
 from tests.integration.test_tutorial import DOCS, blocks
 
 GUIDE = DOCS / "migrating.md"
@@ -37,14 +41,21 @@ def test_guide_blocks_are_all_runnable_and_exist() -> None:
     langs = [lang for lang, _ in found]
     # Every block is run below: a block in another language would escape the test.
     assert set(langs) == {"python", "sh"}
-    assert langs.count("python") >= 7 and langs.count("sh") >= 4
+    assert langs.count("python") >= 8 and langs.count("sh") >= 6
     for lang, code in found:
         if lang == "sh":
             for argv in _commands(code):
                 assert argv[0] == "finkctl", argv
 
 
-def test_guide_runs(kafka, alice_config, tmp_path, monkeypatch) -> None:
+@pytest.fixture
+def webhook() -> Iterator[WebhookServer]:
+    """A real local HTTP server standing in for Slack's incoming webhook."""
+    with WebhookServer() as server:
+        yield server
+
+
+def test_guide_runs(kafka, alice_config, tmp_path, monkeypatch, webhook) -> None:
     text = GUIDE.read_text()
     tag = uuid.uuid4().hex[:6]
     lsst_topic = kafka.create_topic(f"fink_early_sn_candidates_lsst-{tag}")
@@ -68,13 +79,15 @@ def test_guide_runs(kafka, alice_config, tmp_path, monkeypatch) -> None:
         "ftransfer_lsst_2026-03-18_123456": transfer_topic,
         "fink_early_sn_candidates_lsst": lsst_topic,
         "fink_sn_candidates_ztf": ztf_topic,
+        "https://hooks.slack.com/services/T000/B000/XXXX": webhook.url,
     }
     for placeholder in substitutions:  # the page and this test must not drift apart
         assert placeholder in text, placeholder
 
     config_dir = tmp_path / "config"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINK_")}
-    env.update(FINK_CLIENT_CONFIG_DIR=str(config_dir), FINK_PASSWORD=cfg["password"])
+    env.update(FINK_CLIENT_CONFIG_DIR=str(config_dir), FINK_PASSWORD=cfg["password"],
+               NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
     work = tmp_path / "work"
     work.mkdir()
     namespace: dict = {"__name__": "migrating"}
@@ -109,6 +122,11 @@ def test_guide_runs(kafka, alice_config, tmp_path, monkeypatch) -> None:
     # The data-transfer topic, decoded with its side schema, into Parquet.
     transferred = AlertReader(work / "transfer").to_list()
     assert len(transferred) == TRANSFER_ALERTS and "diaSource" in transferred[0]
+
+    # Bots: the webhook got one Slack-style message per ZTF alert, from the template.
+    ztf_ids = sorted(a["objectId"] for a in saved)
+    assert sorted(m["text"].split()[0] for m in webhook.requests) == ztf_ids
+    assert all("mag=" in m["text"] for m in webhook.requests)
 
     # Python: upstream's call form, the 3-tuple, poll_and_write, offsets, reader, arrow.
     assert namespace["topic"] == lsst_topic
