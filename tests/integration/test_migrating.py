@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow.dataset
 import pytest
 
 from fink_client import schemas, synth
@@ -122,6 +123,11 @@ def test_guide_runs(kafka, alice_config, tmp_path, monkeypatch, webhook) -> None
     # The data-transfer topic, decoded with its side schema, into Parquet.
     transferred = AlertReader(work / "transfer").to_list()
     assert len(transferred) == TRANSFER_ALERTS and "diaSource" in transferred[0]
+    # finkctl transfer: the same alerts again (restarted), as a Hive-partitioned dataset.
+    dataset = pyarrow.dataset.dataset(work / "transfer_ds", format="parquet",
+                                      partitioning="hive")
+    assert dataset.count_rows() == TRANSFER_ALERTS
+    assert {"year", "month", "day"} <= set(dataset.schema.names)
 
     # Bots: the webhook got one Slack-style message per ZTF alert, from the template.
     ztf_ids = sorted(a["objectId"] for a in saved)
