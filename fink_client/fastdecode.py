@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from fink_client.avroschema import PRIMITIVES, NamedTypes
+
 if TYPE_CHECKING:
     from fink_client._fastdecode import Reader as _ReaderType
 
@@ -34,13 +36,10 @@ def _load_c_reader() -> type[_ReaderType] | None:
 
 _CReader = _load_c_reader()
 
-NULL, BOOLEAN, INT, LONG, FLOAT, DOUBLE, BYTES, STRING = range(8)
+NULL, BOOLEAN, INT, LONG, FLOAT, DOUBLE, BYTES, STRING = range(8)  # PRIMITIVES' order
 RECORD, ARRAY, MAP, UNION, ENUM, FIXED, LOGICAL = range(8, 15)
 
-_PRIMITIVES = {
-    "null": NULL, "boolean": BOOLEAN, "int": INT, "long": LONG, "float": FLOAT,
-    "double": DOUBLE, "bytes": BYTES, "string": STRING,
-}
+_PRIMITIVES = dict(zip(PRIMITIVES, range(8), strict=True))
 
 
 class Unsupported(ValueError):
@@ -59,24 +58,30 @@ def _logical_readers() -> dict[str, Callable[..., Any]]:
 
 
 def compile_program(parsed_schema: Any) -> tuple:
-    """Program tuple for a schema as returned by ``fastavro.parse_schema``."""
-    named: dict[str, Any] = {}
+    """Program tuple for a schema as returned by ``fastavro.parse_schema``.
+
+    fastavro names every type of a parsed schema by its full name, so no namespace is
+    followed here (``None`` throughout).
+    """
+    named: NamedTypes[Any] = NamedTypes()
     if isinstance(parsed_schema, dict):
         # fastavro keeps every named type of the schema here; definitions met during
         # the walk are added too, so a schema without this key works as well.
-        named.update(parsed_schema.get("__named_schemas") or {})
+        for name, definition in (parsed_schema.get("__named_schemas") or {}).items():
+            named.add(name, definition)
     return _compile(parsed_schema, named, ())
 
 
-def _compile(schema: Any, named: dict[str, Any], stack: tuple[str, ...]) -> tuple:
+def _compile(schema: Any, named: NamedTypes[Any], stack: tuple[str, ...]) -> tuple:
     if isinstance(schema, str):
         if schema in _PRIMITIVES:
             return (_PRIMITIVES[schema],)
-        if schema in stack:
-            raise Unsupported(f"recursive type {schema!r}")
-        if schema not in named:
+        name = named.find(schema, None)
+        if name is None:
             raise Unsupported(f"unknown type name {schema!r}")
-        return _compile(named[schema], named, stack)
+        if name in stack:
+            raise Unsupported(f"recursive type {schema!r}")
+        return _compile(named[name], named, stack)
     if isinstance(schema, list):
         return (UNION, tuple(_compile(branch, named, stack) for branch in schema))
     if not isinstance(schema, dict):
@@ -95,8 +100,7 @@ def _compile(schema: Any, named: dict[str, Any], stack: tuple[str, ...]) -> tupl
     name = schema.get("name")
     if kind in ("record", "error"):
         if name:
-            named.setdefault(name, schema)
-            stack = (*stack, name)
+            stack = (*stack, named.define(schema, None, schema))
         fields = schema.get("fields", [])
         return (
             RECORD,
@@ -109,11 +113,11 @@ def _compile(schema: Any, named: dict[str, Any], stack: tuple[str, ...]) -> tupl
         return (MAP, _compile(schema["values"], named, stack))
     if kind == "enum":
         if name:
-            named.setdefault(name, schema)
+            named.define(schema, None, schema)
         return (ENUM, tuple(str(s) for s in schema["symbols"]))
     if kind == "fixed":
         if name:
-            named.setdefault(name, schema)
+            named.define(schema, None, schema)
         return (FIXED, int(schema["size"]))
     if isinstance(kind, str):
         return _compile(kind, named, stack)  # a named type given as {"type": "name"}

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from fink_client import schemas, survey
+from fink_client.avroschema import NamedTypes, namespace_of
 
 Gen = Callable[[random.Random, dict], Any]
 
@@ -99,7 +100,7 @@ def _id(rng: random.Random) -> int:
 
 class _Compiler:
     def __init__(self, schema: dict[str, Any], seed: int) -> None:
-        self.named: dict[str, Any] = {}
+        self.named: NamedTypes[dict[str, Any]] = NamedTypes()
         self.survey: str | None
         try:
             self.survey = survey.detect_survey(schema)
@@ -188,10 +189,9 @@ class _Compiler:
     def compile(self, schema: Any, name: str, history: bool, ns: str | None) -> tuple[Gen, bool]:
         """(generator, is_key) for an Avro type found in field ``name``."""
         if isinstance(schema, str):
-            if schema in self.named:
-                return self.compile(self.named[schema], name, history, ns)
-            if ns and f"{ns}.{schema}" in self.named:
-                return self.compile(self.named[f"{ns}.{schema}"], name, history, ns)
+            full = self.named.find(schema, ns)
+            if full is not None:
+                return self.compile(self.named[full], name, history, namespace_of(full))
             return self.scalar(schema, name, history, None)
         if isinstance(schema, list):
             branches = [b for b in schema if b != "null"]
@@ -212,11 +212,11 @@ class _Compiler:
         if kind in ("record", "error"):
             return self.record(schema, history, ns), True
         if kind == "enum":
-            self._register(schema, ns)
+            self.named.define(schema, ns, schema)
             symbols = list(schema["symbols"])
             return (lambda r, c: r.choice(symbols)), False
         if kind == "fixed":
-            self._register(schema, ns)
+            self.named.define(schema, ns, schema)
             size = int(schema["size"])
             return (lambda r, c: r.randbytes(size)), False
         if kind == "array":
@@ -241,17 +241,8 @@ class _Compiler:
             return lambda c: False
         return None
 
-    def _register(self, schema: dict, ns: str | None) -> str | None:
-        name = schema["name"]
-        space = schema.get("namespace", ns)
-        if "." in name:
-            space = name.rsplit(".", 1)[0]
-        for key in (name, name.rsplit(".", 1)[-1], f"{space}.{name.rsplit('.', 1)[-1]}"):
-            self.named[key] = schema
-        return space
-
     def record(self, schema: dict, history: bool, ns: str | None) -> Gen:
-        space = self._register(schema, ns)
+        space = namespace_of(self.named.define(schema, ns, schema))
         pooled: list[tuple[str, Gen]] = []
         keyed: list[tuple[str, Gen]] = []
         for f in schema["fields"]:

@@ -42,20 +42,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fink_client.avroschema import PRIMITIVES, NamedTypes, full_name, namespace_of
 from fink_client.errors import SchemaError
 
 AVRO_SCHEMA_KEY = b"avro.schema"
 
-_PRIMITIVES: dict[str, pa.DataType] = {
-    "null": pa.null(),
-    "boolean": pa.bool_(),
-    "int": pa.int32(),
-    "long": pa.int64(),
-    "float": pa.float32(),
-    "double": pa.float64(),
-    "bytes": pa.binary(),
-    "string": pa.string(),
-}
+_PRIMITIVES: dict[str, pa.DataType] = dict(zip(PRIMITIVES, (
+    pa.null(), pa.bool_(), pa.int32(), pa.int64(), pa.float32(), pa.float64(), pa.binary(),
+    pa.string(),
+), strict=True))
 
 _LOGICAL: dict[tuple[str, str], pa.DataType] = {
     ("long", "timestamp-micros"): pa.timestamp("us", tz="UTC"),
@@ -70,15 +65,7 @@ class _Converter:
     """Walks one Avro schema, remembering named types for later references."""
 
     def __init__(self) -> None:
-        self.named: dict[str, pa.DataType] = {}
-
-    def _register(self, schema: Mapping[str, Any], namespace: str | None, typ: pa.DataType) -> None:
-        name = schema["name"]
-        ns = schema.get("namespace", namespace)
-        self.named[name] = typ
-        if ns and "." not in name:
-            self.named[f"{ns}.{name}"] = typ
-        self.named[name.rsplit(".", 1)[-1]] = typ
+        self.named: NamedTypes[pa.DataType] = NamedTypes()
 
     def convert(
         self, schema: Any, path: str, namespace: str | None = None
@@ -87,9 +74,9 @@ class _Converter:
         if isinstance(schema, str):
             if schema in _PRIMITIVES:
                 return _PRIMITIVES[schema], schema == "null"
-            for candidate in (schema, f"{namespace}.{schema}" if namespace else schema):
-                if candidate in self.named:
-                    return self.named[candidate], False
+            named = self.named.get(schema, namespace)
+            if named is not None:
+                return named, False
             raise SchemaError(f"unknown Avro type {schema!r}", field=path or None)
         if isinstance(schema, list):
             branches = [b for b in schema if b != "null"]
@@ -111,23 +98,22 @@ class _Converter:
         if isinstance(kind, str) and (kind, logical) in _LOGICAL:
             return _LOGICAL[(kind, logical)], False
         if kind == "record" or kind == "error":
-            ns = schema.get("namespace", namespace)
-            if "." in schema["name"]:
-                ns = schema["name"].rsplit(".", 1)[0]
+            name = full_name(schema, namespace)
+            ns = namespace_of(name)
             fields = []
             for f in schema["fields"]:
                 sub = f"{path}.{f['name']}" if path else f["name"]
                 typ, nullable = self.convert(f["type"], sub, ns)
                 fields.append(pa.field(f["name"], typ, nullable=nullable))
             typ = pa.struct(fields)
-            self._register(schema, namespace, typ)
+            self.named.add(name, typ)  # after its fields: a recursive record is unknown
             return typ, False
         if kind == "enum":
-            self._register(schema, namespace, pa.string())
+            self.named.define(schema, namespace, pa.string())
             return pa.string(), False
         if kind == "fixed":
             typ = pa.binary(int(schema["size"]))
-            self._register(schema, namespace, typ)
+            self.named.define(schema, namespace, typ)
             return typ, False
         if kind == "array":
             item, nullable = self.convert(schema["items"], f"{path}[]", namespace)

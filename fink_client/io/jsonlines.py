@@ -31,6 +31,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from fink_client.avroschema import PRIMITIVES, collect, full_name, namespace_of
+
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -117,31 +119,13 @@ class _SchemaDecoder:
     """Turns parsed JSON back into Avro-typed values, guided by the schema."""
 
     def __init__(self, schema: Any) -> None:
-        self.named: dict[str, Any] = {}
-        self._collect(schema, None)
+        # Every named type first: a reference may be met where its definition was null.
+        self.named = collect(schema)
 
-    def _collect(self, schema: Any, namespace: str | None) -> None:
-        """Register every named type first: references may precede a null value."""
-        if isinstance(schema, list):
-            for branch in schema:
-                self._collect(branch, namespace)
-            return
-        if not isinstance(schema, dict):
-            return
-        kind = schema["type"]
-        if isinstance(kind, (list, dict)):
-            self._collect(kind, namespace)
-        elif kind in ("record", "error", "enum", "fixed"):
-            ns = schema.get("namespace", namespace)
-            if "." in schema["name"]:
-                ns = schema["name"].rsplit(".", 1)[0]
-            self._register(schema, ns)
-            for f in schema.get("fields", ()):
-                self._collect(f["type"], ns)
-        elif kind == "array":
-            self._collect(schema["items"], namespace)
-        elif kind == "map":
-            self._collect(schema["values"], namespace)
+    def _resolve(self, ref: str, namespace: str | None) -> tuple[Any, str | None] | None:
+        """(definition, namespace inside it) of the named type ``ref``, or ``None``."""
+        name = self.named.find(ref, namespace)
+        return None if name is None else (self.named[name], namespace_of(name))
 
     def decode(self, schema: Any, value: Any, namespace: str | None = None) -> Any:
         if isinstance(schema, str):
@@ -149,10 +133,10 @@ class _SchemaDecoder:
                 return _SPECIAL[value] if isinstance(value, str) else float(value)
             if schema == "bytes":
                 return base64.b64decode(value) if isinstance(value, str) else value
-            if schema in ("int", "long", "boolean", "string", "null"):
+            if schema in PRIMITIVES:
                 return value
-            named = self.named.get(schema) or self.named.get(f"{namespace}.{schema}")
-            return value if named is None else self.decode(named, value, namespace)
+            named = self._resolve(schema, namespace)
+            return value if named is None else self.decode(named[0], value, named[1])
         if isinstance(schema, list):
             if value is None:
                 return None
@@ -165,9 +149,7 @@ class _SchemaDecoder:
         if logical in ("timestamp-micros", "timestamp-millis") and isinstance(value, str):
             return dt.datetime.fromisoformat(value)
         if kind in ("record", "error"):
-            ns = schema.get("namespace", namespace)
-            if "." in schema["name"]:
-                ns = schema["name"].rsplit(".", 1)[0]
+            ns = namespace_of(full_name(schema, namespace))
             if value is None:
                 return None
             out = {}
@@ -196,8 +178,8 @@ class _SchemaDecoder:
             check = _PRIMITIVE_JSON.get(schema)
             if check is not None:
                 return check(value)
-            named = self.named.get(schema) or self.named.get(f"{namespace}.{schema}")
-            return named is not None and self.conforms(named, value, namespace)
+            named = self._resolve(schema, namespace)
+            return named is not None and self.conforms(named[0], value, named[1])
         kind = schema["type"]
         if isinstance(kind, (list, dict)):
             return self.conforms(kind, value, namespace)
@@ -207,9 +189,7 @@ class _SchemaDecoder:
         if kind in ("record", "error"):
             if not isinstance(value, dict):
                 return False
-            ns = schema.get("namespace", namespace)
-            if "." in schema["name"]:
-                ns = schema["name"].rsplit(".", 1)[0]
+            ns = namespace_of(full_name(schema, namespace))
             fields = {f["name"]: f["type"] for f in schema["fields"]}
             if not set(value) <= set(fields):
                 return False
@@ -229,13 +209,6 @@ class _SchemaDecoder:
             return isinstance(value, dict) and all(
                 self.conforms(schema["values"], v, namespace) for v in value.values())
         return self.conforms(kind, value, namespace)
-
-    def _register(self, schema: Mapping[str, Any], ns: str | None) -> None:
-        name = schema["name"]
-        self.named[name] = schema
-        self.named[name.rsplit(".", 1)[-1]] = schema
-        if ns:
-            self.named[f"{ns}.{name.rsplit('.', 1)[-1]}"] = schema
 
 
 def decode_alert(obj: Mapping[str, Any], schema: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fink_client.avroschema import PRIMITIVES, NamedTypes, full_name, namespace_of
 from fink_client.errors import SchemaError
-
-PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 
 
 @dataclass(frozen=True)
@@ -33,15 +32,14 @@ class SchemaField:
 
 
 def _full_name(schema: Mapping[str, Any], namespace: str | None) -> str:
-    name = str(schema.get("name", "?"))
-    ns = schema.get("namespace", namespace)
-    return name if "." in name or not ns else f"{ns}.{name}"
+    """Full name of a named type; ``?`` for a definition without a name (shown as is)."""
+    return full_name(schema, namespace) if "name" in schema else "?"
 
 
 class _Walker:
     def __init__(self, max_depth: int | None) -> None:
         self.max_depth = max_depth
-        self.named: dict[str, Any] = {}
+        self.named: NamedTypes[Mapping[str, Any]] = NamedTypes()
         self.rows: list[SchemaField] = []
 
     def type_name(self, t: Any, ns: str | None) -> str:
@@ -49,11 +47,11 @@ class _Walker:
         if isinstance(t, str):
             if t in PRIMITIVES:
                 return t
-            named = self.named.get(t) or self.named.get(f"{ns}.{t}")
-            if named is None:
+            full = self.named.find(t, ns)
+            if full is None:
                 return t
             # A named type used again: same text as where it was defined.
-            return self.type_name(named, ns) + " (as above)"
+            return self.type_name(self.named[full], namespace_of(full)) + " (as above)"
         if isinstance(t, list):
             return " | ".join(self.type_name(x, ns) for x in t) or "?"
         if not isinstance(t, Mapping):
@@ -62,7 +60,7 @@ class _Walker:
         logical = t.get("logicalType")
         if kind in ("record", "error", "enum", "fixed"):
             full = _full_name(t, ns)
-            self.named.setdefault(full, t)
+            self.named.add(full, t)
             short = full.rsplit(".", 1)[-1]
             if kind == "enum":
                 symbols = list(t.get("symbols", []))
@@ -85,7 +83,7 @@ class _Walker:
         if isinstance(t, Mapping):
             kind = t.get("type")
             if kind in ("record", "error") and "fields" in t:
-                return [(t, t.get("namespace", ns))]
+                return [(t, namespace_of(_full_name(t, ns)))]
             if kind == "array":
                 return self.records_in(t.get("items"), ns)
             if kind == "map":

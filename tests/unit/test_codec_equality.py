@@ -20,7 +20,7 @@ from typing import Any
 import fastavro
 import pytest
 
-from fink_client import codec, fastdecode, schemas
+from fink_client import codec, fastdecode, schemas, synth
 
 SAMPLES = Path(codec.__file__).resolve().parent / "data" / "samples"
 
@@ -46,12 +46,12 @@ def same(a: Any, b: Any, path: str = "$") -> None:
         assert a == b, f"{path}: {a!r} != {b!r}"
 
 
-# -- a small seeded random-record generator (used when fink_client.synth is absent) --
+# -- seeded random records with edge values (extreme ints, -0.0, inf, NaN, unicode) --
 
 class _Gen:
-    def __init__(self, seed: int, named: dict[str, Any] | None = None) -> None:
+    def __init__(self, seed: int) -> None:
         self.rnd = random.Random(seed)
-        self.named: dict[str, Any] = dict(named or {})
+        self.named: dict[str, Any] = {}
 
     def value(self, schema: Any, depth: int = 0) -> Any:
         r = self.rnd
@@ -102,13 +102,7 @@ class _Gen:
 
 
 def synthetic(schema_json: dict, n: int, seed: int) -> list[dict]:
-    """``n`` random records for ``schema_json`` (fink_client.synth when available)."""
-    try:
-        from fink_client import synth  # written by the synthetic-data work
-    except ImportError:
-        parsed = codec.parse_schema(schema_json)  # full names, all named types listed
-        gen = _Gen(seed, parsed.get("__named_schemas"))
-        return [gen.value(parsed) for _ in range(n)]
+    """``n`` seeded synthetic alerts for ``schema_json``."""
     return list(synth.generate(schema_json, n, seed))
 
 
