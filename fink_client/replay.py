@@ -1,11 +1,8 @@
 """Publish alert files to a Kafka topic in Fink's wire format.
 
-This gives users (and our tests and demo) a local stream that looks like Fink's:
-
-- ``wire="fink"`` (default): schemaless Avro value, the schema JSON as the message key;
-- ``wire="confluent"``: Confluent framing (byte 0, 4-byte big-endian schema id, then
-  schemaless Avro), as Rubin's upstream stream does;
-- ``wire="container"``: one Avro Object Container per message (raw ZTF style).
+This gives users (and our tests and demo) a local stream that looks like Fink's, in
+any of the wire formats of :mod:`fink_client.encoder` (``fink``, ``confluent``,
+``container``; :class:`Encoder` is re-exported here).
 
 Records are read from Avro container files (or folders of them) with their own
 writer schema, so every field goes out exactly as stored.
@@ -13,10 +10,7 @@ writer schema, so every field goes out exactly as stored.
 
 from __future__ import annotations
 
-import io
-import json
 import logging
-import struct
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -28,6 +22,8 @@ from confluent_kafka import KafkaException, Producer
 from fink_client import codec
 from fink_client import config as _config
 from fink_client.config import SASL_MECHANISM
+from fink_client.encoder import WIRE_FORMATS as WIRE_FORMATS  # re-exported (compatibility)
+from fink_client.encoder import Encoder as Encoder
 from fink_client.errors import (
     AuthenticationError,
     BrokerUnreachableError,
@@ -35,8 +31,6 @@ from fink_client.errors import (
     FileFormatError,
     KafkaError,
 )
-
-WIRE_FORMATS = ("fink", "confluent", "container")
 
 
 def iter_avro_files(paths: Iterable[str | Path]) -> Iterator[Path]:
@@ -91,38 +85,6 @@ def producer_config(user_config: Mapping[str, Any]) -> dict[str, Any]:
                     "sasl.username": username, "sasl.password": str(password)})
     out.update(cfg)
     return out
-
-
-class Encoder:
-    """Encode records in one wire format, caching parsed schemas and their JSON text."""
-
-    def __init__(self, wire: str = "fink", schema_id: int = 1) -> None:
-        if wire not in WIRE_FORMATS:
-            raise ConfigError(f"wire must be one of {WIRE_FORMATS}, not {wire!r}", field="wire")
-        self.wire = wire
-        self.schema_id = schema_id
-        self._cache: dict[int, tuple[Any, bytes]] = {}
-
-    def _parsed(self, schema: dict[str, Any]) -> tuple[Any, bytes]:
-        entry = self._cache.get(id(schema))
-        if entry is None:
-            entry = (codec.parse_schema(schema), json.dumps(schema).encode())
-            self._cache[id(schema)] = entry
-        return entry
-
-    def encode(self, schema: dict[str, Any], record: dict[str, Any]) -> tuple[bytes, bytes | None]:
-        """``(value, key)`` of the message carrying ``record``."""
-        parsed, schema_text = self._parsed(schema)
-        buf = io.BytesIO()
-        if self.wire == "container":
-            fastavro.writer(buf, parsed, [record])
-            return buf.getvalue(), None
-        if self.wire == "confluent":
-            buf.write(b"\x00" + struct.pack(">I", self.schema_id))
-            fastavro.schemaless_writer(buf, parsed, record)
-            return buf.getvalue(), None
-        fastavro.schemaless_writer(buf, parsed, record)
-        return buf.getvalue(), schema_text
 
 
 def publish(

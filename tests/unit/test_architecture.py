@@ -14,7 +14,8 @@ import fink_client
 PACKAGE = Path(fink_client.__file__).resolve().parent
 
 # The layers below delivery: they work without Kafka and never reach up.
-LOWER = ("errors", "codec", "fastdecode", "compare", "schemas", "survey", "wire", "io", "viz")
+LOWER = ("errors", "avroschema", "codec", "fastdecode", "compare", "schemas", "survey", "wire",
+         "encoder", "io", "viz")
 UPPER = ("consumer", "offsets", "sink", "cli", "localkafka", "testing")
 
 
