@@ -1,7 +1,7 @@
 """What every Avro schema walker needs: the primitive types and named-type resolution.
 
 The walkers (:mod:`fink_client.fastdecode`, :mod:`fink_client.io.arrow`,
-:mod:`fink_client.io.jsonlines`, :mod:`fink_client.synth`,
+:mod:`fink_client.io.jsonlines`, ``io.writers.first_mismatch``, :mod:`fink_client.synth`,
 :mod:`fink_client.viz.schematree`) each turn a schema into something different, but
 all of them must agree on what a type name means. The rules (Avro specification,
 as fastavro applies them):

@@ -51,6 +51,7 @@ from typing import Any, BinaryIO
 import fastavro
 
 from fink_client import codec, survey
+from fink_client.avroschema import PRIMITIVES, NamedTypes, namespace_of
 from fink_client.compare import alerts_equal
 from fink_client.errors import ConfigError, SchemaError
 from fink_client.io import arrow as arrow_io
@@ -59,16 +60,16 @@ from fink_client.io.atomic import atomic_write, clean_stale_temps
 
 FORMATS = ("avro", "parquet", "json")
 _ENCODE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, OverflowError)
-_AVRO_TYPES = {
-    "null": lambda v: v is None,
-    "boolean": lambda v: isinstance(v, bool),
-    "int": lambda v: isinstance(v, int),
-    "long": lambda v: isinstance(v, int),
-    "float": lambda v: isinstance(v, (int, float)),
-    "double": lambda v: isinstance(v, (int, float)),
-    "bytes": lambda v: isinstance(v, (bytes, bytearray)),
-    "string": lambda v: isinstance(v, str),
-}
+_AVRO_TYPES = dict(zip(PRIMITIVES, (  # what fastavro accepts for each primitive
+    lambda v: v is None,
+    lambda v: isinstance(v, bool),
+    lambda v: isinstance(v, int),
+    lambda v: isinstance(v, int),
+    lambda v: isinstance(v, (int, float)),
+    lambda v: isinstance(v, (int, float)),
+    lambda v: isinstance(v, (bytes, bytearray)),
+    lambda v: isinstance(v, str),
+), strict=True))
 
 
 class _Mismatch(Exception):
@@ -80,10 +81,11 @@ class _Mismatch(Exception):
 
 
 def first_mismatch(value: Any, schema: Any, path: str = "",
-                   named: dict[str, Any] | None = None) -> tuple[str, str] | None:
+                   named: NamedTypes[Any] | None = None,
+                   namespace: str | None = None) -> tuple[str, str] | None:
     """``(field path, reason)`` of the first place where ``value`` does not fit the Avro
     ``schema`` (JSON form), or ``None``. Used to name the field of a rejected alert."""
-    named = {} if named is None else named
+    named = NamedTypes() if named is None else named
     where = path or "(the alert)"
     if isinstance(schema, str):
         if schema in _AVRO_TYPES:
@@ -91,26 +93,27 @@ def first_mismatch(value: Any, schema: Any, path: str = "",
                 return None
             what = "null or missing" if value is None else f"a {type(value).__name__}"
             return where, f"is {what}, the schema wants {schema}"
-        schema = named.get(schema, named.get(schema.rsplit(".", 1)[-1], schema))
-        if isinstance(schema, str):
+        full = named.find(schema, namespace)
+        if full is None:
             return None  # unknown name: fastavro will say
+        schema, namespace = named[full], namespace_of(full)
     if isinstance(schema, list):
         errors = []
         for branch in schema:
-            bad = first_mismatch(value, branch, path, named)
+            bad = first_mismatch(value, branch, path, named, namespace)
             if bad is None:
                 return None
             errors.append(bad)
         non_null = [e for b, e in zip(schema, errors, strict=True) if b != "null"]
         return (non_null or errors)[0]
     kind = schema.get("type")
+    inner = namespace  # where the fields of a record are resolved
     if "name" in schema:
-        named[schema["name"]] = schema
-        named[schema["name"].rsplit(".", 1)[-1]] = schema
+        inner = namespace_of(named.define(schema, namespace, schema))
     if schema.get("logicalType") and value is not None:
         return None  # datetime, Decimal...: fastavro converts them
     if isinstance(kind, (list, dict)):
-        return first_mismatch(value, kind, path, named)
+        return first_mismatch(value, kind, path, named, namespace)
     if kind in ("record", "error"):
         if not isinstance(value, Mapping):
             what = "null or missing" if value is None else f"a {type(value).__name__}"
@@ -119,7 +122,8 @@ def first_mismatch(value: Any, schema: Any, path: str = "",
             sub = f"{path}.{f['name']}" if path else f["name"]
             if f["name"] not in value and "default" not in f:
                 return sub, "is missing and has no default"
-            bad = first_mismatch(value.get(f["name"], f.get("default")), f["type"], sub, named)
+            bad = first_mismatch(value.get(f["name"], f.get("default")), f["type"], sub, named,
+                                 inner)
             if bad is not None:
                 return bad
         return None
@@ -127,7 +131,7 @@ def first_mismatch(value: Any, schema: Any, path: str = "",
         if not isinstance(value, (list, tuple)):
             return where, f"is a {type(value).__name__}, the schema wants an array"
         for i, item in enumerate(value):
-            bad = first_mismatch(item, schema["items"], f"{path}[{i}]", named)
+            bad = first_mismatch(item, schema["items"], f"{path}[{i}]", named, namespace)
             if bad is not None:
                 return bad
         return None
@@ -135,7 +139,7 @@ def first_mismatch(value: Any, schema: Any, path: str = "",
         if not isinstance(value, Mapping):
             return where, f"is a {type(value).__name__}, the schema wants a map"
         for k, item in value.items():
-            bad = first_mismatch(item, schema["values"], f"{path}{{{k}}}", named)
+            bad = first_mismatch(item, schema["values"], f"{path}{{{k}}}", named, namespace)
             if bad is not None:
                 return bad
         return None
@@ -144,7 +148,7 @@ def first_mismatch(value: Any, schema: Any, path: str = "",
     if kind == "fixed":
         ok = isinstance(value, (bytes, bytearray)) and len(value) == schema["size"]
         return None if ok else (where, f"is not {schema['size']} bytes")
-    return first_mismatch(value, kind, path, named)
+    return first_mismatch(value, kind, path, named, namespace)
 
 
 def _alert_label(alert: Any) -> str:

@@ -8,7 +8,7 @@ import json
 import fastavro
 
 from fink_client import avroschema, codec, fastdecode, synth
-from fink_client.io import arrow, jsonlines
+from fink_client.io import arrow, jsonlines, writers
 from fink_client.viz import schematree
 
 # A dotted record name sets the namespace of what it contains (x), whatever the
@@ -65,6 +65,7 @@ def test_walker_tables_cover_exactly_the_primitives() -> None:
     assert set(fastdecode._PRIMITIVES) == set(avroschema.PRIMITIVES)
     assert set(arrow._PRIMITIVES) == set(avroschema.PRIMITIVES)
     assert set(jsonlines._PRIMITIVE_JSON) == set(avroschema.PRIMITIVES)
+    assert set(writers._AVRO_TYPES) == set(avroschema.PRIMITIVES)
 
 
 def test_every_walker_resolves_the_same_names() -> None:
@@ -91,3 +92,9 @@ def test_every_walker_resolves_the_same_names() -> None:
         line = json.loads(jsonlines.encode_alert(record))
         assert jsonlines.conforms(line, SCHEMA)
         assert jsonlines.decode_alert(line, SCHEMA) == record
+        assert writers.first_mismatch(record, SCHEMA) is None
+
+    bad = dict(records[0], r2=dict(records[0]["r"], e="R"), f2=b"toolong")
+    assert writers.first_mismatch(bad, SCHEMA) == ("r2.e", "'R' is not a symbol")
+    assert writers.first_mismatch(dict(records[0], f2=b"x"), SCHEMA) == (
+        "f2", "is not 3 bytes")
