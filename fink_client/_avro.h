@@ -142,4 +142,56 @@ static inline uint64_t avro_le64(const uint8_t *p) {
     return u;
 }
 
+/* ---- UTF-8 validation (strings must be valid, as Python's strict decoder wants) ---- */
+/* Shared by the Arrow builder and Reader.validate. */
+
+static inline int avro_utf8_valid(const uint8_t *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (!(w & 0x8080808080808080ULL)) { i += 8; continue; }
+        }
+        uint8_t b = s[i];
+        if (b < 0x80) { i++; continue; }
+        if (b < 0xC2) return 0;
+        if (b < 0xE0) {
+            if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) return 0;
+            i += 2;
+            continue;
+        }
+        if (b < 0xF0) {
+            if (i + 2 >= n) return 0;
+            uint8_t b1 = s[i + 1], b2 = s[i + 2];
+            if ((b1 & 0xC0) != 0x80 || (b2 & 0xC0) != 0x80) return 0;
+            if (b == 0xE0 && b1 < 0xA0) return 0;   /* overlong */
+            if (b == 0xED && b1 >= 0xA0) return 0;  /* surrogate */
+            i += 3;
+            continue;
+        }
+        if (b < 0xF5) {
+            if (i + 3 >= n) return 0;
+            uint8_t b1 = s[i + 1], b2 = s[i + 2], b3 = s[i + 3];
+            if ((b1 & 0xC0) != 0x80 || (b2 & 0xC0) != 0x80 || (b3 & 0xC0) != 0x80) return 0;
+            if (b == 0xF0 && b1 < 0x90) return 0;   /* overlong */
+            if (b == 0xF4 && b1 >= 0x90) return 0;  /* above U+10FFFF */
+            i += 4;
+            continue;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+/* Raise the UnicodeDecodeError Python's decoder gives for these bytes. */
+static inline int avro_utf8_error(const uint8_t *s, Py_ssize_t n) {
+    PyObject *u = PyUnicode_DecodeUTF8((const char *)s, n, NULL);
+    if (u != NULL) {  /* cannot happen: the validator follows Python's rules */
+        Py_DECREF(u);
+        PyErr_SetString(PyExc_ValueError, "invalid UTF-8 string");
+    }
+    return -1;
+}
+
 #endif

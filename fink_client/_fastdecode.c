@@ -10,8 +10,10 @@
  * from the payload into the resulting bytes object; record keys are interned
  * strings shared by every decoded record.
  *
- * The same Reader also builds Arrow columns straight from the payloads
- * (decode_arrow, in _arrow.c) with the same Node tree and primitive readers (_avro.h).
+ * Reader.validate walks the same tree with the same checks but builds nothing (for
+ * writers that copy raw bytes). The same Reader also builds Arrow columns straight
+ * from the payloads (decode_arrow, in _arrow.c) with the same Node tree and primitive
+ * readers (_avro.h).
  */
 #include "_avro.h"
 
@@ -313,6 +315,88 @@ static PyObject *decode_node(Node *node, Cursor *c) {
     }
 }
 
+/* ---- validation only ---------------------------------------------------------------- */
+/* The same walk over the same node tree and primitive readers as decode_node, with the
+   same strictness, but building nothing: for writers that copy the raw bytes (Avro
+   pass-through) and must still refuse a value the decoder would refuse. */
+
+static int skip_text(Cursor *c, const char *what) {
+    Py_ssize_t n;
+    if (avro_read_len(c, &n, what) < 0) return -1;
+    if (!avro_utf8_valid(c->p, n)) return avro_utf8_error(c->p, n);
+    c->p += n;
+    return 0;
+}
+
+static int validate_node(Node *node, Cursor *c) {
+    switch (node->kind) {
+    case K_NULL:
+        return 0;
+    case K_BOOLEAN:
+        if (c->p >= c->end) { avro_eof_error("a boolean"); return -1; }
+        c->p++;
+        return 0;
+    case K_INT: case K_LONG: {
+        int64_t v;
+        return avro_read_long(c, &v);
+    }
+    case K_FLOAT: case K_DOUBLE: case K_FIXED: {
+        Py_ssize_t n = node->kind == K_FLOAT ? 4 : node->kind == K_DOUBLE ? 8 : node->n;
+        if (c->end - c->p < n) {
+            avro_eof_error(node->kind == K_FLOAT ? "a float"
+                           : node->kind == K_DOUBLE ? "a double" : "a fixed");
+            return -1;
+        }
+        c->p += n;
+        return 0;
+    }
+    case K_BYTES: {
+        Py_ssize_t n;
+        if (avro_read_len(c, &n, "bytes") < 0) return -1;
+        c->p += n;
+        return 0;
+    }
+    case K_STRING:
+        return skip_text(c, "a string");
+    case K_RECORD:
+        for (Py_ssize_t i = 0; i < node->n; i++)
+            if (validate_node(node->children[i], c) < 0) return -1;
+        return 0;
+    case K_ARRAY: case K_MAP: {
+        Node *item = node->children[0];
+        int is_map = node->kind == K_MAP;
+        for (;;) {
+            int64_t count;
+            if (avro_read_block_count(c, &count, item->minsize + is_map) < 0) return -1;
+            if (count == 0) return 0;
+            for (int64_t i = 0; i < count; i++) {
+                if (is_map && skip_text(c, "a map key") < 0) return -1;
+                if (validate_node(item, c) < 0) return -1;
+            }
+        }
+    }
+    case K_UNION: {
+        int64_t index;
+        if (avro_read_index(c, node->n, &index, "union") < 0) return -1;
+        return validate_node(node->children[index], c);
+    }
+    case K_ENUM: {
+        int64_t index;
+        return avro_read_index(c, node->n, &index, "enum");
+    }
+    case K_LOGICAL: {
+        /* Rare and small: convert it, since the converter itself may refuse the value. */
+        PyObject *out = decode_node(node, c);
+        if (out == NULL) return -1;
+        Py_DECREF(out);
+        return 0;
+    }
+    default:
+        PyErr_SetString(PyExc_SystemError, "corrupt schema program");
+        return -1;
+    }
+}
+
 /* ---- the Reader type ---------------------------------------------------------------- */
 
 typedef struct {
@@ -337,6 +421,23 @@ static PyObject *reader_decode(Reader *self, PyObject *payload) {
     }
     PyBuffer_Release(&view);
     return out;
+}
+
+static PyObject *reader_validate(Reader *self, PyObject *payload) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Cursor c = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
+    int rc = validate_node(self->root, &c);
+    if (rc == 0 && c.p != c.end) {
+        PyErr_Format(self->trailing_exc,
+                     "%zd bytes left after the record (%zd bytes in all): "
+                     "wrong schema for this payload?", (Py_ssize_t)(c.end - c.p),
+                     (Py_ssize_t)view.len);
+        rc = -1;
+    }
+    PyBuffer_Release(&view);
+    if (rc < 0) return NULL;
+    Py_RETURN_NONE;
 }
 
 static PyObject *reader_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
@@ -409,6 +510,8 @@ static PyObject *reader_decode_arrow(Reader *self, PyObject *payloads) {
 static PyMethodDef reader_methods[] = {
     {"decode_many", (PyCFunction)reader_decode_many, METH_O,
      "Decode a sequence of payloads into a list of records."},
+    {"validate", (PyCFunction)reader_validate, METH_O,
+     "Check that a payload decodes (same errors as decoding) without building anything."},
     {"arrow_schema", (PyCFunction)reader_arrow_schema, METH_NOARGS,
      "(capsule, address) of an ArrowSchema (C data interface) for decode_arrow's batches.\n"
      "Raises ValueError if the schema has no Arrow equivalent."},

@@ -25,6 +25,8 @@ class Reader:
         """Decode one schemaless Avro payload (any bytes-like object)."""
     def decode_many(self, payloads: Sequence[Buffer], /) -> list[Any]:
         """Decode a sequence of payloads into a list of records."""
+    def validate(self, payload: Buffer, /) -> None:
+        """Raise exactly what decoding ``payload`` would raise, building nothing."""
     def arrow_schema(self) -> tuple[object, int]:
         """``(capsule, address)`` of the ArrowSchema (C data interface) of
         :meth:`decode_arrow`'s batches; ``ValueError`` if the schema has no Arrow form."""

@@ -94,3 +94,24 @@ def compile_reader(parsed_schema: Any) -> Reader:
         if reader is not None:
             return reader
     return fastavro_reader(parsed_schema)
+
+
+Validator = Callable[[bytes], None]
+
+
+def compile_validator(parsed_schema: Any) -> Validator:
+    """A function that raises exactly when the reader of :func:`compile_reader` would.
+
+    The C fast path walks the payload without building any object (``Reader.validate``);
+    without it, the fastavro reader decodes and the result is dropped. For writers that
+    copy the raw bytes (Avro pass-through) and must still refuse a corrupt value.
+    """
+    reader = compile_reader(parsed_schema)
+    validate = getattr(reader, "validate", None)
+    if validate is not None:
+        return validate
+
+    def check(payload: bytes) -> None:
+        reader(payload)
+
+    return check

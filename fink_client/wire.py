@@ -13,7 +13,10 @@ Formats recognised (README "How it works"), in this order:
    :func:`fink_client.schemas.confluent_resolver` for a schema registry).
 
 Parsing a Fink schema costs far more than decoding one alert, so schemas are parsed
-once per distinct key bytes and the compiled reader is cached (bounded LRU).
+once per distinct key bytes and the compiled reader is cached (bounded LRU). Container
+values are cached the same way by their header's metadata bytes (schema and codec; the
+sync marker, different in every message, is left out), and their one record is decoded
+by the same compiled reader.
 
 :meth:`Decoder.decode_with_schema` also gives the writer schema (JSON dict) the value
 was decoded with, whatever the wire format: sinks write files with it (Avro/Parquet
@@ -22,7 +25,6 @@ need one; JSON lines keep it beside the data).
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 from collections import OrderedDict
@@ -30,9 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import fastavro
-
-from fink_client import codec, schemas
+from fink_client import codec, container, schemas
 from fink_client.errors import AlertError, DecodeError, SchemaError
 
 CONTAINER_MAGIC = b"Obj\x01"
@@ -107,7 +107,9 @@ class Decoder:
             self.set_topic_schema(topic, sch)
         self._by_key: OrderedDict[bytes, _Compiled] = OrderedDict()
         self._by_id: dict[int, _Compiled] = {}
-        self._by_header: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # container metadata bytes -> (reader, block codec, header schema JSON)
+        self._by_header: OrderedDict[bytes, tuple[codec.Reader, container.Codec, Any]] = \
+            OrderedDict()
         self._cache_size = cache_size
 
     # -- schema handling -------------------------------------------------------------
@@ -148,19 +150,46 @@ class Decoder:
                 found = self._by_id[schema_id] = (self._compile(schema_json), schema_json)
         return found
 
-    def _container(self, value: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Alert and header schema of a value that is a whole one-record Avro container."""
-        reader = fastavro.reader(io.BytesIO(value))
-        records = list(reader)
-        if len(records) != 1:
-            raise ValueError(f"Avro container holds {len(records)} records, expected exactly 1")
-        text = reader.metadata.get("avro.schema", "")
-        schema_json = self._by_header.get(text)
-        if schema_json is None:
-            schema_json = self._by_header[text] = json.loads(text)
-            if len(self._by_header) > self._cache_size:
-                self._by_header.popitem(last=False)
-        return codec.as_record(records[0]), schema_json
+    def _container_reader(
+        self, value: bytes
+    ) -> tuple[codec.Reader, container.Codec, Any, int]:
+        """Reader, block codec and header schema of the container ``value`` (cached by
+        its metadata bytes), and where its sync marker starts."""
+        end = container.meta_end(value)
+        meta = value[:end]
+        entry = self._by_header.get(meta)
+        if entry is not None:
+            self._by_header.move_to_end(meta)
+            return (*entry, end)
+        header = container.read_header(value)
+        try:
+            schema_json = json.loads(header.meta["avro.schema"])
+        except (KeyError, ValueError) as exc:
+            raise SchemaError(f"no valid avro.schema in the container header: {exc}") from exc
+        # compiled from the JSON text: a top-level primitive ("long") is text too
+        reader = self._compile(header.meta["avro.schema"].decode("utf-8", "replace"))
+        entry = self._by_header[meta] = (reader, container.codec(header.codec_name),
+                                         schema_json)
+        if len(self._by_header) > self._cache_size:
+            self._by_header.popitem(last=False)
+        return (*entry, end)
+
+    def _decode_container(self, value: bytes) -> tuple[dict[str, Any], Any]:
+        """Alert and header schema of a value that is a whole one-alert Avro container."""
+        reader, block_codec, schema_json, end = self._container_reader(value)
+        header = container.Header({}, value[end:end + container.SYNC_SIZE], end)
+        records: list[dict[str, Any]] = []
+        total = 0
+        for count, data in container.iter_blocks(value, header, block_codec):
+            total += count
+            if count == 1 and total == 1:
+                records.append(codec.as_record(reader(data)))
+            elif count:
+                break
+        if total != 1:
+            raise ValueError("Avro container holds " + ("no record" if total == 0 else
+                             "more than one record") + ", expected exactly 1")
+        return records[0], schema_json
 
     # -- decoding --------------------------------------------------------------------
     def decode(
@@ -199,7 +228,11 @@ class Decoder:
             if self._forced is not None and not value.startswith(CONTAINER_MAGIC):
                 return self._forced[0](value), self._forced[1]
             if value.startswith(CONTAINER_MAGIC):
-                return self._container(value)
+                try:
+                    return self._decode_container(value)
+                except SchemaError as exc:
+                    raise DecodeError(f"bad schema in the Avro container header: {exc.reason}",
+                                      raw_value=value, raw_key=key, **where) from exc
             found = self._reader_for_key(key) if key else None
             if found is None and topic is not None:
                 found = self._topic_readers.get(topic)
