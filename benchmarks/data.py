@@ -75,6 +75,21 @@ def synthetic_sets(n: int = 50, seed: int = 0) -> dict[str, tuple[dict, list[byt
     return out
 
 
+def container_values(set_name: str, n: int = 40) -> list[bytes]:
+    """Raw ZTF Avro-container messages (one alert each, as raw ZTF streams send them):
+    the bundled raw ZTF sample files as they are, or ``n`` synthetic raw ZTF alerts each
+    written to its own container."""
+    if set_name == "samples":
+        return [p.read_bytes() for p in sorted(SAMPLES.glob("ztf/raw*/*.avro"))]
+    schema_json = schemas.load(SYNTH_SCHEMAS["raw ZTF"])
+    out = []
+    for record in synthetic_records(schema_json, n, seed=3):
+        buf = io.BytesIO()
+        fastavro.writer(buf, schema_json, [record])
+        out.append(buf.getvalue())
+    return out
+
+
 LIGHT_DROP = ("prv_candidates", "cutoutScience", "cutoutTemplate", "cutoutDifference")
 
 

@@ -10,7 +10,14 @@
 - ``startup``: ``{"impl": "bare"|"fink", "servers": ..., "topic": ...}``: time from
   creating the consumer to the first alert;
 - ``parquet``: ``{"count": n, "batch": b, "full": bool}``: write ``n`` synthetic Fink ZTF
-  alerts to Parquet, ``b`` per file (without history and cutouts unless ``full``).
+  alerts to Parquet, ``b`` per file (without history and cutouts unless ``full``);
+- ``consume``: ``{"servers": ..., "topic": ..., "count": n, "config": {...}}``: a bare
+  confluent-kafka ``consume()`` loop that only touches the values (no decoding);
+- ``save``: ``{"format": "avro"|"parquet", "servers": ..., "topic": ..., "count": n}``: the
+  ``finkctl stream --save`` path (AlertConsumer + DiskSink, 1,000 alerts per file), each
+  file deleted once durable;
+- ``container``: ``{"impl": "fastavro"|"fink", "set": "samples"|"synthetic", "seconds": t}``:
+  decode raw ZTF Avro-container messages (one alert per container).
 """
 
 from __future__ import annotations
@@ -184,7 +191,92 @@ def run_parquet(args: dict[str, Any]) -> dict[str, Any]:
     return {"alerts": n, "bytes": nbytes, "seconds": seconds}
 
 
-KINDS = {"decode": run_decode, "e2e": run_e2e, "startup": run_startup, "parquet": run_parquet}
+def run_consume(args: dict[str, Any]) -> dict[str, Any]:
+    from confluent_kafka import Consumer
+
+    count = args["count"]
+    consumer = Consumer({"bootstrap.servers": args["servers"],
+                         "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+                         "auto.offset.reset": "earliest", **args.get("config", {})})
+    consumer.subscribe([args["topic"]])
+    n = nbytes = 0
+    start = None
+    while n < count:
+        for msg in consumer.consume(num_messages=BATCH, timeout=1.0):
+            if msg.error():
+                continue
+            if start is None:
+                start = time.perf_counter()
+            nbytes += len(msg.value())
+            n += 1
+    seconds = time.perf_counter() - (start or 0.0)
+    consumer.close()
+    return {"alerts": n, "bytes": nbytes, "seconds": seconds}
+
+
+def run_save(args: dict[str, Any]) -> dict[str, Any]:
+    import os
+
+    from fink_client.consumer import AlertConsumer
+    from fink_client.sink import DiskSink
+
+    count = args["count"]
+    consumer = AlertConsumer([args["topic"]], {"bootstrap.servers": args["servers"],
+                                               "group_id": f"bench-{uuid.uuid4().hex[:8]}"},
+                             auto_store=False)
+    n = nbytes = files = 0
+    start = None
+    with tempfile.TemporaryDirectory(prefix="fink-bench-save-") as folder:
+        sink = DiskSink(consumer, folder, args["format"], batch_size=1000)
+
+        def done(paths: list) -> None:
+            nonlocal nbytes, files
+            for path in paths:  # durable: keep the disk footprint small
+                nbytes += os.path.getsize(path)
+                files += 1
+                os.unlink(path)
+
+        while n < count:
+            got = consumer.consume_messages(min(200, count - n), timeout=1.0)
+            if got and start is None:
+                start = time.perf_counter()
+            n += len(got)
+            done(sink.add(got))
+        done(sink.flush())
+        seconds = time.perf_counter() - (start or 0.0)
+        consumer.close()
+    return {"alerts": n, "bytes": nbytes, "seconds": seconds, "files": files,
+            "passthrough": getattr(sink, "passthrough_alerts", None)}
+
+
+def run_container(args: dict[str, Any]) -> dict[str, Any]:
+    import fastavro
+
+    from benchmarks import data
+
+    values = data.container_values(args["set"])
+    if args["impl"] == "fastavro":
+        def dec(v: bytes) -> Any:
+            return list(fastavro.reader(io.BytesIO(v)))
+    else:
+        from fink_client.wire import Decoder
+
+        dec = Decoder().decode
+    for v in values:  # warm up (ours: the header schema is parsed here, once)
+        dec(v)
+    size = sum(len(v) for v in values)
+    n = nbytes = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < args["seconds"]:
+        for v in values:
+            dec(v)
+        n += len(values)
+        nbytes += size
+    return {"alerts": n, "bytes": nbytes, "seconds": time.perf_counter() - start}
+
+
+KINDS = {"decode": run_decode, "e2e": run_e2e, "startup": run_startup, "parquet": run_parquet,
+         "consume": run_consume, "save": run_save, "container": run_container}
 
 
 def main() -> None:
