@@ -108,7 +108,7 @@ def _zstandard() -> Codec:
         try:
             from compression import zstd  # type: ignore[import-not-found]
         except ImportError:
-            from backports import zstd  # type: ignore[import-not-found,no-redef]
+            from backports import zstd
         return Codec("zstandard", zstd.compress, zstd.decompress)
     except ImportError:
         from cramjam import zstd as czstd

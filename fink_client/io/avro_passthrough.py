@@ -261,7 +261,7 @@ class RawAvroWriter:
         theirs = path.read_bytes()
         if theirs == ours:
             return True
-        from fink_client.testing import alerts_equal
+        from fink_client.compare import alerts_equal
 
         try:
             existing = list(fastavro.reader(io.BytesIO(theirs)))
