@@ -108,6 +108,7 @@ def kafka_cases(quick: bool) -> list[dict]:
                         ratio=ratio, target="", met=True,
                         note="fink_client.aio (worker thread, 0.1 s slices) vs AlertConsumer"))
         print(_line(rows[-1]), flush=True)
+        rows += arrow_case(args, ours, avg_value)
         rows += upstream_case(servers, topic, count, ours)
         rows += save_cases(kafka, topic, count, tuned)
         base = measure("startup", {"servers": servers, "topic": topic, "impl": "bare"})
@@ -119,6 +120,25 @@ def kafka_cases(quick: bool) -> list[dict]:
                         note=f"{ours['seconds']:.2f} s (bare consumer: {base['seconds']:.2f} s)"))
         print(_line(rows[-1]), flush=True)
     return rows
+
+
+def arrow_case(args: dict, ours: dict, avg_value: float) -> list[dict]:
+    """``AlertConsumer.consume_arrow`` vs ``consume`` (dicts, measured above), same topic."""
+    from fink_client.consumer import AlertConsumer
+
+    if not hasattr(AlertConsumer, "consume_arrow"):
+        print("  consume_arrow vs consume: left out (no AlertConsumer.consume_arrow in this "
+              "build)", flush=True)
+        return []
+    arrow = measure("e2e", {**args, "impl": "arrow"})
+    arrow["mb_per_s"] = arrow["alerts_per_s"] * avg_value / 1e6
+    ratio = arrow["alerts_per_s"] / ours["alerts_per_s"]
+    r = row("consume_arrow (RecordBatches) vs consume (dicts)", arrow, ours, ratio=ratio,
+            target=">= 3x", met=ratio >= 3,
+            note="same topic; batches of 1,000 built from the Avro bytes; baseline: "
+                 "AlertConsumer.consume(100) to dicts")
+    print(_line(r), flush=True)
+    return [r]
 
 
 def upstream_case(servers: str, topic: str, count: int, ours: dict) -> list[dict]:
@@ -186,6 +206,25 @@ def save_cases(kafka: Any, ztf_topic: str, count: int, tuned: dict) -> list[dict
                                  "confluent-kafka consume() of the values with our fetch "
                                  "settings, no decoding; MB/s of message values"))
             print(_line(rows[-1]), flush=True)
+    return rows
+
+
+def disk_cases(quick: bool) -> list[dict]:
+    """The Avro pass-through writer alone (no Kafka) vs plain write + fsync of the same
+    bytes: what the disk allows, and how close the pass-through gets to it."""
+    count = 5_000 if quick else 20_000
+    rows = []
+    for survey in ("Fink ZTF", "Fink LSST"):
+        args = {"survey": survey, "count": count}
+        base = measure("disk", {**args, "impl": "plain"})
+        ours = measure("disk", {**args, "impl": "passthrough"})
+        ratio = ours["mb_per_s"] / base["mb_per_s"]
+        rows.append(row(f"Avro pass-through writer alone, {survey}, vs plain write+fsync",
+                        ours, base, ratio=ratio, target="", met=True,
+                        note="no Kafka: validate + frame + atomic write of the sample values, "
+                             "1,000 per file, against writing the same bytes with fsync (the "
+                             "disk's own speed, the ceiling of any durable save)"))
+        print(_line(rows[-1]), flush=True)
     return rows
 
 
@@ -279,12 +318,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="short run (smaller counts)")
     ap.add_argument("--skip-kafka", action="store_true",
                     help="leave out the end-to-end and start-up cases (no broker)")
-    ap.add_argument("--only", choices=["decode", "container", "kafka", "parquet"],
+    ap.add_argument("--only", choices=["decode", "container", "disk", "kafka", "parquet"],
                     action="append",
                     help="run only these groups of cases (repeatable)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder for latest.json/md")
     args = ap.parse_args(argv)
-    groups = args.only or ["decode", "container", "kafka", "parquet"]
+    groups = args.only or ["decode", "container", "disk", "kafka", "parquet"]
     if args.skip_kafka and "kafka" in groups:
         groups.remove("kafka")
 
@@ -297,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     for group in groups:
         try:
-            rows += {"decode": decode_cases, "container": container_cases,
+            rows += {"decode": decode_cases, "container": container_cases, "disk": disk_cases,
                      "kafka": kafka_cases, "parquet": parquet_cases}[group](args.quick)
         except Exception as exc:  # a missing broker should not lose the other cases
             print(f"  {group}: skipped: {type(exc).__name__}: {exc}", flush=True)

@@ -5,8 +5,9 @@
 
 - ``decode``: ``{"set": "samples"|"synthetic", "survey": label, "impl": "fastavro"|"fink",
   "seconds": t}``: decode the payloads in a loop for about ``t`` seconds;
-- ``e2e``: ``{"impl": "bare"|"fink", "servers": ..., "topic": ..., "count": n}``: consume
-  ``n`` alerts from Kafka into dicts (the caller computes MB/s from the value size);
+- ``e2e``: ``{"impl": "bare"|"fink"|"arrow", "servers": ..., "topic": ..., "count": n}``:
+  consume ``n`` alerts from Kafka into dicts, or into Arrow batches with ``consume_arrow``
+  (the caller computes MB/s from the value size);
 - ``startup``: ``{"impl": "bare"|"fink", "servers": ..., "topic": ...}``: time from
   creating the consumer to the first alert;
 - ``parquet``: ``{"count": n, "batch": b, "full": bool}``: write ``n`` synthetic Fink ZTF
@@ -16,6 +17,9 @@
 - ``save``: ``{"format": "avro"|"parquet", "servers": ..., "topic": ..., "count": n}``: the
   ``finkctl stream --save`` path (AlertConsumer + DiskSink, 1,000 alerts per file), each
   file deleted once durable;
+- ``disk``: ``{"impl": "passthrough"|"plain", "survey": label, "count": n}``: write ``n``
+  sample alerts' values to files of 1,000, fsynced: through the Avro pass-through writer
+  (validate, frame, atomic write), or as plain bytes (write + fsync: the disk's speed);
 - ``container``: ``{"impl": "fastavro"|"fink", "set": "samples"|"synthetic", "seconds": t}``:
   decode raw ZTF Avro-container messages (one alert per container).
 """
@@ -30,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 
@@ -103,6 +108,20 @@ def run_e2e(args: dict[str, Any]) -> dict[str, Any]:
         consumer.close()
     elif args["impl"] == "aio":
         return asyncio.run(_run_e2e_aio(args, group))
+    elif args["impl"] == "arrow":  # AlertConsumer.consume_arrow: RecordBatches, no dicts
+        from fink_client.consumer import AlertConsumer
+
+        consumer = AlertConsumer([args["topic"]], {"bootstrap.servers": args["servers"],
+                                                   "group_id": group})
+        while not n:
+            batch = consumer.consume_arrow(1, timeout=1.0)
+            n = batch.num_rows if batch is not None else 0
+        start = time.perf_counter()
+        while n < count:
+            batch = consumer.consume_arrow(1000, timeout=1.0)
+            n += batch.num_rows if batch is not None else 0
+        seconds = time.perf_counter() - start
+        consumer.close()
     else:
         from fink_client.consumer import AlertConsumer
 
@@ -249,6 +268,39 @@ def run_save(args: dict[str, Any]) -> dict[str, Any]:
             "passthrough": getattr(sink, "passthrough_alerts", None)}
 
 
+def run_disk(args: dict[str, Any]) -> dict[str, Any]:
+    import os
+
+    from benchmarks import data
+    from fink_client.io.atomic import atomic_write
+    from fink_client.io.avro_passthrough import RawAvroWriter
+
+    schema_json, payloads = data.sample_sets()[args["survey"]]
+    count, batch = args["count"], 1000
+    n = nbytes = 0
+    with tempfile.TemporaryDirectory(prefix="fink-bench-disk-") as folder:
+        writer = RawAvroWriter(folder)
+        writer.prepared(schema_json)  # schema compiled before timing, as in a stream
+        start = time.perf_counter()
+        while n < count:
+            k = min(batch, count - n)
+            chunk = [payloads[(n + i) % len(payloads)] for i in range(k)]
+            if args["impl"] == "passthrough":
+                paths = writer.write(chunk, schema_json, topic="bench", partition=0,
+                                     offsets=range(n, n + k))
+            else:
+                paths = [Path(folder) / f"plain-{n}.bin"]
+                with atomic_write(paths[0]) as fh:
+                    for value in chunk:
+                        fh.write(value)
+            for path in paths:
+                nbytes += os.path.getsize(path)
+                os.unlink(path)
+            n += k
+        seconds = time.perf_counter() - start
+    return {"alerts": n, "bytes": nbytes, "seconds": seconds}
+
+
 def run_container(args: dict[str, Any]) -> dict[str, Any]:
     import fastavro
 
@@ -276,7 +328,8 @@ def run_container(args: dict[str, Any]) -> dict[str, Any]:
 
 
 KINDS = {"decode": run_decode, "e2e": run_e2e, "startup": run_startup, "parquet": run_parquet,
-         "consume": run_consume, "save": run_save, "container": run_container}
+         "consume": run_consume, "save": run_save, "disk": run_disk,
+         "container": run_container}
 
 
 def main() -> None:
