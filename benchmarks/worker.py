@@ -247,6 +247,8 @@ def run_save(args: dict[str, Any]) -> dict[str, Any]:
     start = None
     with tempfile.TemporaryDirectory(prefix="fink-bench-save-") as folder:
         sink = DiskSink(consumer, folder, args["format"], batch_size=1000)
+        # the pass-through sink wants schemaless values validated, not decoded
+        raw = {"raw": True} if getattr(sink, "raw", False) else {}
 
         def done(paths: list) -> None:
             nonlocal nbytes, files
@@ -256,7 +258,7 @@ def run_save(args: dict[str, Any]) -> dict[str, Any]:
                 os.unlink(path)
 
         while n < count:
-            got = consumer.consume_messages(min(200, count - n), timeout=1.0)
+            got = consumer.consume_messages(min(200, count - n), timeout=1.0, **raw)
             if got and start is None:
                 start = time.perf_counter()
             n += len(got)
