@@ -99,14 +99,13 @@ def compile_reader(parsed_schema: Any) -> Reader:
 Validator = Callable[[bytes], None]
 
 
-def compile_validator(parsed_schema: Any) -> Validator:
-    """A function that raises exactly when the reader of :func:`compile_reader` would.
+def validator(reader: Reader) -> Validator:
+    """A function that raises exactly when ``reader`` would, for the same payload.
 
-    The C fast path walks the payload without building any object (``Reader.validate``);
-    without it, the fastavro reader decodes and the result is dropped. For writers that
-    copy the raw bytes (Avro pass-through) and must still refuse a corrupt value.
+    A C reader walks the payload without building any object (``Reader.validate``); a
+    fastavro reader decodes and the result is dropped. For writers that copy the raw
+    bytes (Avro pass-through) and must still refuse a corrupt value.
     """
-    reader = compile_reader(parsed_schema)
     validate = getattr(reader, "validate", None)
     if validate is not None:
         return validate
@@ -115,3 +114,8 @@ def compile_validator(parsed_schema: Any) -> Validator:
         reader(payload)
 
     return check
+
+
+def compile_validator(parsed_schema: Any) -> Validator:
+    """:func:`validator` of the reader :func:`compile_reader` gives for ``parsed_schema``."""
+    return validator(compile_reader(parsed_schema))

@@ -68,7 +68,8 @@ class Delivery(NamedTuple):
     ``timestamp`` is the Kafka message timestamp in ms since the epoch (or None);
     ``key`` the raw message key (for Fink streams, the schema as JSON text); ``value``
     the raw message value and ``schema`` the writer schema (JSON dict) it was decoded
-    with, whatever the wire format (for sinks writing files).
+    with, whatever the wire format (for sinks writing files). ``alert`` is ``None``
+    only for a schemaless value validated but not decoded (``consume_messages(raw=True)``).
     """
 
     topic: str
@@ -76,7 +77,7 @@ class Delivery(NamedTuple):
     offset: int
     timestamp: int | None
     key: bytes | None
-    alert: Alert
+    alert: Alert | None
     value: bytes | None = None
     schema: Any = None
 
@@ -494,9 +495,14 @@ class AlertConsumer:
         """
         return [(d.topic, d.alert) for d in self.consume_messages(num_alerts, timeout)]
 
-    def consume_messages(self, num_alerts: int = 1, timeout: float = -1) -> list[Delivery]:
+    def consume_messages(self, num_alerts: int = 1, timeout: float = -1, *,
+                         raw: bool = False) -> list[Delivery]:
         """As :meth:`consume`, but each alert comes as a :class:`Delivery` that also
         gives its partition, offset, timestamp and raw key (for sinks and lag display).
+
+        ``raw=True`` (sinks that copy the bytes: Avro pass-through): a schemaless value
+        is only validated, not decoded, and its Delivery has ``alert=None`` (its
+        ``value`` is the record's Avro encoding); other wire formats are decoded.
         """
         self._check_open()
         _config.num_alerts(num_alerts)
@@ -519,7 +525,7 @@ class AlertConsumer:
             try:
                 alert, schema = self._decoder.decode_with_schema(
                     msg.value(), msg.key(), topic=msg.topic(), partition=msg.partition(),
-                    offset=msg.offset())
+                    offset=msg.offset(), validate_only=raw)
             except DecodeError as exc:
                 if out:  # hand out the good alerts first; this error comes next call
                     break

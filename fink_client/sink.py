@@ -103,6 +103,12 @@ class DiskSink:
         if self.png_folder is not None:
             clean_stale_temps(self.png_folder)
         self.pngs: list[Path] = []
+        # Avro pass-through (fink_client.io.avro_passthrough): schemaless values are
+        # validated by the consumer (a bad one is dead-lettered or raised there, never
+        # reaching the sink) and their bytes framed into the file, with no dicts at all.
+        self.raw = fmt == "avro" and self.png_folder is None
+        self._raw_writer_obj: Any = None
+        self.passthrough_alerts = 0
 
     def _schema_of(self, d: Delivery) -> dict[str, Any] | None:
         if self._schema is not None:
@@ -190,6 +196,11 @@ class DiskSink:
                 "files: give one with --schema FILE, or use --format json",
                 topic=topic, partition=partition, offset=items[0].offset,
             )
+        passed = [d for d in items if d.alert is None]
+        if passed:  # validated raw values: copied into the Avro file as they are
+            items = [d for d in items if d.alert is not None]
+            return self._write_raw(topic, partition, schema, passed) + (
+                self._write_group(topic, partition, schema, items) if items else [])
         writer = self._writer()
         try:
             return [Path(p) for p in writer.write(
@@ -210,6 +221,18 @@ class DiskSink:
                         d.offset, err.reason)
         rest = [d for i, d in enumerate(items) if i not in refused]
         return self._write_group(topic, partition, schema, rest) if rest else []
+
+    def _write_raw(self, topic: str, partition: int, schema: Any,
+                   items: list[Delivery]) -> list[Path]:
+        if self._raw_writer_obj is None:
+            from fink_client.io.avro_passthrough import RawAvroWriter
+
+            self._raw_writer_obj = RawAvroWriter(self.folder, **self._writer_options)
+        paths = self._raw_writer_obj.write(
+            [d.value for d in items], schema, topic=topic, partition=partition,
+            offsets=[d.offset for d in items], validate=False)  # the consumer validated
+        self.passthrough_alerts += len(items)
+        return paths
 
     def _render_pngs(self) -> None:
         """One summary PNG per buffered alert (after its data file is durable).
@@ -328,7 +351,8 @@ def stream(
                 stats.reason = "end"
                 break
             want = batch if limit is None else min(batch, limit - stats.count)
-            got = consumer.consume_messages(want, timeout=poll_interval)
+            got = consumer.consume_messages(want, timeout=poll_interval,
+                                            raw=getattr(sink, "raw", False))
             now = time.monotonic()
             if got:
                 last_alert = now

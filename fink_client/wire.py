@@ -217,16 +217,23 @@ class Decoder:
         topic: str | None = None,
         partition: int | None = None,
         offset: int | None = None,
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        validate_only: bool = False,
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """As :meth:`decode`, but return ``(alert, schema)``: the writer schema (JSON
         dict, shared between messages of one schema) the value was decoded with.
+
+        ``validate_only``: a *schemaless* value (forced schema, schema in the key or for
+        the topic) is only checked, by the same strict walk building nothing, and
+        ``(None, schema)`` is returned: the value itself is the record's Avro encoding,
+        for writers that copy it (Avro pass-through). Containers and Confluent-framed
+        values are decoded as usual. The errors are the same either way.
         """
         where = {"topic": topic, "partition": partition, "offset": offset}
         if not value:
             raise DecodeError("empty message value", raw_value=value, raw_key=key, **where)
         try:
             if self._forced is not None and not value.startswith(CONTAINER_MAGIC):
-                return self._forced[0](value), self._forced[1]
+                return _read(self._forced, value, validate_only)
             if value.startswith(CONTAINER_MAGIC):
                 try:
                     return self._decode_container(value)
@@ -252,7 +259,7 @@ class Decoder:
                     raw_key=key,
                     **where,
                 )
-            return found[0](value), found[1]
+            return _read(found, value, validate_only)
         except DecodeError:
             raise
         except SchemaError as exc:
@@ -266,6 +273,14 @@ class Decoder:
                 raw_key=key,
                 **where,
             ) from exc
+
+
+def _read(found: _Compiled, value: bytes, validate_only: bool) -> tuple[Any, Any]:
+    reader, schema_json = found
+    if validate_only:
+        codec.validator(reader)(value)
+        return None, schema_json
+    return reader(value), schema_json
 
 
 _DEFAULT = Decoder()
