@@ -493,7 +493,8 @@ class AlertConsumer:
         Returns what arrived in time (possibly an empty list). If a message cannot be
         decoded, the alerts before it are returned and the next call raises its error.
         """
-        return [(d.topic, d.alert) for d in self.consume_messages(num_alerts, timeout)]
+        return [(d.topic, d.alert) for d in self.consume_messages(num_alerts, timeout)
+                if d.alert is not None]  # always decoded: raw=False
 
     def consume_messages(self, num_alerts: int = 1, timeout: float = -1, *,
                          raw: bool = False) -> list[Delivery]:

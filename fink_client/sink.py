@@ -283,6 +283,8 @@ class DiskSink:
         if folder is None:
             return
         for d in self._buffer:
+            if d.alert is None:  # not decoded (pass-through): there is no PNG sink then
+                continue
             try:
                 self.pngs.append(save_summary_png(d.alert, folder))
             except Exception as exc:

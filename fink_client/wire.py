@@ -206,8 +206,10 @@ class Decoder:
         Raises :class:`DecodeError` (carrying the raw bytes and the message's
         topic/partition/offset) when the value cannot be decoded.
         """
-        return self.decode_with_schema(value, key, topic=topic, partition=partition,
-                                       offset=offset)[0]
+        alert, _ = self.decode_with_schema(value, key, topic=topic, partition=partition,
+                                           offset=offset)
+        assert alert is not None  # always decoded without validate_only
+        return alert
 
     def decode_with_schema(
         self,

@@ -148,7 +148,7 @@ def _clean(value: Any) -> Any:
 
 def alert_summary(d: Delivery) -> dict[str, Any]:
     """Machine-readable summary of one delivered alert (``--json``), ZTF or LSST."""
-    a = d.alert
+    a = d.alert or {}  # always decoded here: the display never asks for raw deliveries
     out: dict[str, Any] = {"type": "alert", "topic": d.topic, "partition": d.partition,
                            "offset": d.offset, "timestamp_ms": d.timestamp}
     cand = a.get("candidate")
@@ -263,14 +263,14 @@ class Display:
     def _line(self, d: Delivery) -> str:
         if self.json_mode:
             return json.dumps(alert_summary(d), default=str) + "\n"
-        return "\t".join(alert_row(d.topic, d.alert).values()) + "\n"
+        return "\t".join(alert_row(d.topic, d.alert or {}).values()) + "\n"
 
     def show(self, got: Sequence[Delivery], done: list[Delivery]) -> None:
         """Put ``got`` on screen/stdout; append to ``done`` each delivery that reached it."""
         if not got:
             return
         if self._live is not None:
-            self._rows.extend(alert_row(d.topic, d.alert) for d in got)
+            self._rows.extend(alert_row(d.topic, d.alert or {}) for d in got)
             self._live.refresh()
             done.extend(got)
             return
