@@ -12,22 +12,16 @@ every message that decodes can be written in every format. An alert the writer r
 dead-letter folder when there is one, and the rest of its batch is written; without
 one, the run stops with that error and nothing of the batch is stored.
 
-Avro pass-through (``--format avro`` without ``--png``): the consumer validates the
-schemaless values instead of decoding them and their bytes are framed into the file; a
-full batch is written by a writer thread while the next one is read, and its offsets
-are stored once it is durable (see :meth:`DiskSink._flush_behind`).
-
-Killed at any moment, a rerun with the same group gets again at most the alerts of the
-files not yet committed (one batch per partition, two with the pass-through, plus what the
-last 5 s auto-commit had not sent); a file already written for them is left as it is and
-the rerun writes them under a new, equally deterministic name.
+Killed at any moment, a rerun with the same group gets again
+at most the alerts of the files not yet committed (one batch per partition, plus what
+the last 5 s auto-commit had not sent); a file already written for them is left as it
+is and the rerun writes them under a new, equally deterministic name.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -114,7 +108,6 @@ class DiskSink:
         # reaching the sink) and their bytes framed into the file, with no dicts at all.
         self.raw = fmt == "avro" and self.png_folder is None
         self._raw_writer_obj: Any = None
-        self._behind: _Behind | None = None
         self.passthrough_alerts = 0
 
     def _schema_of(self, d: Delivery) -> dict[str, Any] | None:
@@ -148,7 +141,7 @@ class DiskSink:
         if len(self._buffer) >= self.batch_size or (
             self._since is not None and time.monotonic() - self._since >= self.max_age
         ):
-            return self._flush_behind() if self.raw else self.flush()
+            return self.flush()
         return []
 
     def flush(self, *, only_written: bool = False) -> list[Path]:
@@ -159,32 +152,15 @@ class DiskSink:
         full...) leaves them uncommitted: they are read again on the next run. Normally
         everything handed out so far is stored (dead-lettered messages are durable in
         their folder too); ``only_written`` stores just the written alerts' offsets, for
-        a stop on an undecodable message that was *not* kept anywhere. A batch still
-        being written behind (pass-through) is waited for first.
+        a stop on an undecodable message that was *not* kept anywhere.
         """
-        new = self._finish_behind()
         if not self._buffer:
             self._since = None
-            return new
-        new += self._write_batch(self._buffer)
-        if self.png_folder is not None:
-            self._render_pngs()
-        if only_written:
-            self.consumer.store_delivered(_upto(self._buffer))
-        else:
-            self.consumer.store_delivered()
-        self.written += len(self._buffer)
-        self._buffer.clear()
-        self._since = None
-        self.files.extend(new)
-        return new
-
-    def _write_batch(self, batch: list[Delivery]) -> list[Path]:
-        """Write ``batch`` into files (nothing stored); ``failed`` is set on an error."""
+            return []
         # One group per partition and schema (a delivery's schema dict is shared by every
         # message of that schema, so its id() identifies it within this batch).
         groups: dict[tuple[str, int, int], tuple[Any, list[Delivery]]] = {}
-        for d in batch:
+        for d in self._buffer:
             schema = self._schema_of(d)
             groups.setdefault((d.topic, d.partition, id(schema)), (schema, []))[1].append(d)
         new: list[Path] = []
@@ -195,32 +171,19 @@ class DiskSink:
         except BaseException:
             self.failed = True  # nothing stored: these alerts are read again next run
             raise
-        return new
-
-    def _flush_behind(self) -> list[Path]:
-        """Pass-through: hand the full batch to a writer thread and go on consuming.
-
-        Writing and fsyncing a file takes as long as reading it from Kafka, so the two
-        overlap. The batch's offsets are stored (by this thread) only once the writer
-        has made its files durable, when the next batch is handed over or on
-        :meth:`flush`; a failure there is raised then, and nothing of it is stored.
-        Returns the files of the previous batch, durable now.
-        """
-        done = self._finish_behind()
-        batch, self._buffer, self._since = self._buffer, [], None
-        job = _Behind(self._write_batch, batch)
-        self._behind = job
-        job.thread.start()
-        return done
-
-    def _finish_behind(self) -> list[Path]:
-        """Wait for the batch written behind, if any; store its offsets; its files."""
-        job, self._behind = self._behind, None
-        if job is None:
-            return []
-        new = job.result()  # raises the writer's error: nothing of that batch stored
-        self.consumer.store_delivered(_upto(job.batch))
-        self.written += len(job.batch)
+        if self.png_folder is not None:
+            self._render_pngs()
+        if only_written:
+            upto: dict[TP, int] = {}
+            for d in self._buffer:
+                upto[(d.topic, d.partition)] = max(upto.get((d.topic, d.partition), 0),
+                                                   d.offset + 1)
+            self.consumer.store_delivered(upto)
+        else:
+            self.consumer.store_delivered()
+        self.written += len(self._buffer)
+        self._buffer.clear()
+        self._since = None
         self.files.extend(new)
         return new
 
@@ -294,49 +257,12 @@ class DiskSink:
     def close(self, *, only_written: bool = False) -> None:
         """Flush (see :meth:`flush`), then close the writer."""
         try:
-            if self._behind is not None:
-                self._finish_behind()  # a batch written behind: its error is raised here
             if not self.failed:
                 self.flush(only_written=only_written)
         finally:
             if self._writer_obj is not None:
                 self._writer_obj.close()
                 self._writer_obj = None
-
-
-def _upto(batch: Sequence[Delivery]) -> dict[TP, int]:
-    """``(topic, partition) -> offset after the last alert of batch``."""
-    upto: dict[TP, int] = {}
-    for d in batch:
-        tp = (d.topic, d.partition)
-        upto[tp] = max(upto.get(tp, 0), d.offset + 1)
-    return upto
-
-
-class _Behind:
-    """One batch written by a daemon thread (an abort never waits for it: its file is
-    then left unfinished as a temporary file, its offsets unstored)."""
-
-    def __init__(self, write: Callable[[list[Delivery]], list[Path]],
-                 batch: list[Delivery]) -> None:
-        self.batch = batch
-        self._paths: list[Path] = []
-        self._error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(write,), daemon=True,
-                                       name="fink-sink-writer")
-
-    def _run(self, write: Callable[[list[Delivery]], list[Path]]) -> None:
-        try:
-            self._paths = write(self.batch)
-        except BaseException as exc:
-            self._error = exc
-
-    def result(self) -> list[Path]:
-        """The batch's files once durable; re-raises the writer's error."""
-        self.thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._paths
 
 
 @dataclasses.dataclass
