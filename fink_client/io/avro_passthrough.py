@@ -36,7 +36,7 @@ import fastavro
 from fink_client import codec as avro_codec
 from fink_client import container
 from fink_client.errors import ConfigError, DecodeError, SchemaError
-from fink_client.io.atomic import atomic_write
+from fink_client.io.atomic import atomic_write, clean_stale_temps
 
 SYNC_INTERVAL = 16_000  # fastavro's default: close a block once it holds this many bytes
 
@@ -170,6 +170,7 @@ class RawAvroWriter:
         container.codec(codec)  # fail now on an unknown codec or a missing library
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(self.folder)  # leftovers of writers killed mid-file
         self.codec = codec
         self.max_records = max_records
         self.max_bytes = max_bytes
