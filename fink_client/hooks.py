@@ -80,7 +80,7 @@ class HookError(AlertError):
 def alert_summary(d: Delivery) -> dict[str, Any]:
     """What a webhook receives about one alert: where it came from + :func:`alert_fields`."""
     return {"topic": d.topic, "partition": d.partition, "offset": d.offset,
-            **alert_fields(d.alert)}
+            **alert_fields(d.alert or {})}
 
 
 #: Fields a template may use (those absent from an alert render as ``-``).
@@ -133,7 +133,7 @@ class Template:
 
 def default_text(d: Delivery) -> str:
     """Webhook text without a template: the table row of the alert on one line."""
-    row = alert_row(d.topic, d.alert)
+    row = alert_row(d.topic, d.alert or {})
     topic = row.pop("topic")
     return f"Fink alert on {topic}: " + " · ".join(f"{k} {v}" for k, v in row.items())
 
@@ -185,7 +185,7 @@ class ExecHook(Hook):
         return f"command {cmd!r}"
 
     def __call__(self, deliveries: Sequence[Delivery]) -> None:
-        payload = b"".join(encode_alert(d.alert, self.drop_bytes) for d in deliveries)
+        payload = b"".join(encode_alert(d.alert or {}, self.drop_bytes) for d in deliveries)
         env = dict(os.environ if self.env is None else self.env)
         first = deliveries[0]
         env.update(FINK_TOPIC=first.topic, FINK_PARTITION=str(first.partition),
@@ -456,7 +456,7 @@ class HookRunner:
             try:
                 raw = getattr(d, "value", None)  # the raw Kafka value, where kept
                 self.dead_letter.write(
-                    raw if isinstance(raw, bytes) else encode_alert(d.alert), d.key,
+                    raw if isinstance(raw, bytes) else encode_alert(d.alert or {}), d.key,
                     HookError(reason, topic=d.topic, partition=d.partition, offset=d.offset))
             except (OSError, AlertError) as exc:  # DeadLetterError: disk full, not writable
                 self.error = HookError(f"cannot keep a failed alert in the dead-letter folder "

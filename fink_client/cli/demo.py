@@ -96,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
                 received.extend(consumer.consume_messages(want - len(received), timeout=5))
         order = list(DEMO_TOPICS)
         received.sort(key=lambda d: (order.index(d.topic), d.partition, d.offset))
-        tables = {kind: [alert_row(d.topic, d.alert) for d in received
-                         if survey(d.alert) == kind] for kind in SURVEY_TITLES}
+        tables = {kind: [alert_row(d.topic, d.alert or {}) for d in received
+                         if survey(d.alert or {}) == kind] for kind in SURVEY_TITLES}
         if quiet:
             print_json({"published": published, "received": len(received),
                         "surveys": {kind: len(rows) for kind, rows in tables.items()},
