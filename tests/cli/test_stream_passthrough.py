@@ -53,7 +53,7 @@ def test_passthrough_files_equal_the_dict_writer_byte_for_byte(
     consumer = AlertConsumer([topic], _config(kafka, f"g-{uuid.uuid4().hex[:6]}"),
                              auto_store=False)
     try:
-        sink = DiskSink(consumer, tmp_path / "out", "avro", batch_size=1000)
+        sink = DiskSink(consumer, tmp_path / "out", "avro", batch_size=1000, passthrough=True)
         stats = stream(consumer, sink=sink, limit=len(messages))
     finally:
         consumer.close()
@@ -111,7 +111,7 @@ def test_failed_write_stores_no_offset(kafka, tmp_path: Path,
     monkeypatch.setattr(passthrough, "write_container", full)
     consumer = AlertConsumer([topic], _config(kafka, group), auto_store=False)
     try:
-        sink = DiskSink(consumer, tmp_path / "out", "avro", batch_size=2)
+        sink = DiskSink(consumer, tmp_path / "out", "avro", batch_size=2, passthrough=True)
         with pytest.raises(OSError, match="No space"):
             stream(consumer, sink=sink, limit=len(messages))
     finally:
