@@ -205,11 +205,11 @@ class AlertConsumer:
         ``timeout=-1`` waits indefinitely.
         """
         got = await self._deliver(1, timeout)
-        return (got[0].topic, got[0].alert) if got else (None, None)
+        return (got[0].topic, got[0].alert or {}) if got else (None, None)
 
     async def consume(self, num_alerts: int = 1, timeout: float = -1) -> list[tuple[str, Alert]]:
         """Up to ``num_alerts`` ``(topic, alert)`` pairs, waiting at most ``timeout`` s."""
-        return [(d.topic, d.alert) for d in await self._deliver(num_alerts, timeout)]
+        return [(d.topic, d.alert or {}) for d in await self._deliver(num_alerts, timeout)]
 
     async def consume_messages(self, num_alerts: int = 1, timeout: float = -1
                                ) -> list[_sync.Delivery]:
