@@ -136,6 +136,15 @@ class Client(Generic[K]):
         return translate_kafka_error(err, servers=self.servers, topic=topic,
                                      partition=partition, group=self.group)
 
+    def checked(self, tps: Iterable[TopicPartition]) -> list[TopicPartition]:
+        """``tps`` as a librdkafka call returned them (``committed``, ``commit``,
+        ``offsets_for_times``), or the typed error of the first partition that failed."""
+        out = list(tps)
+        for tp in out:
+            if tp.error is not None:
+                raise self.translate(tp.error, topic=tp.topic, partition=tp.partition)
+        return out
+
     def raise_pending(self, *, serve: bool = False) -> None:
         """Raise the first fatal error (authentication, or librdkafka-fatal) reported so
         far; the others go to ``on_transient``. ``serve`` first runs ``poll(0)``, which

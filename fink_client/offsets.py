@@ -184,13 +184,8 @@ class OffsetsClient:
             return {}
         got = self._client.retry(f"reading the offsets of group {self.group!r}",
                                  self._consumer.committed, list(tps))
-        out: dict[TP, int | None] = {}
-        for tp in got:
-            if tp.error is not None:
-                raise self._client.translate(tp.error, topic=tp.topic,
-                                             partition=tp.partition)
-            out[(tp.topic, tp.partition)] = tp.offset if tp.offset >= 0 else None
-        return out
+        return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else None
+                for tp in self._client.checked(got)}
 
     # -- public reports --------------------------------------------------------------
     def describe(self, topics: Sequence[str]) -> list[PartitionOffsets]:
@@ -217,14 +212,9 @@ class OffsetsClient:
             query = [TopicPartition(tp.topic, tp.partition, millis) for tp in tps]
             found = self._client.retry("looking up offsets by time",
                                        self._consumer.offsets_for_times, query)
-            out = {}
-            for tp in found:
-                if tp.error is not None:
-                    raise self._client.translate(tp.error, topic=tp.topic,
-                                                 partition=tp.partition)
-                key = (tp.topic, tp.partition)
-                out[key] = tp.offset if tp.offset >= 0 else marks[key][1]
-            return out
+            return {(tp.topic, tp.partition):
+                    tp.offset if tp.offset >= 0 else marks[(tp.topic, tp.partition)][1]
+                    for tp in self._client.checked(found)}
         if target == "earliest":
             return {k: low for k, (low, _) in marks.items()}
         if target == "latest":
@@ -249,10 +239,7 @@ class OffsetsClient:
                     code=err.name(),
                 ) from None
             raise self._client.translate(err) from None
-        for tp in got or []:
-            if tp.error is not None:
-                raise self._client.translate(tp.error, topic=tp.topic,
-                                             partition=tp.partition)
+        self._client.checked(got or [])
 
     def reset(self, topics: Sequence[str], target: Target | str) -> list[PartitionOffsets]:
         """Move the group's committed offsets of ``topics`` to ``target``; return the result."""
