@@ -185,7 +185,8 @@ class Client(Generic[K]):
                 time.sleep(0.1)
 
     def close(self) -> None:
-        """Leave (consumers) or flush nothing and release (producers)."""
+        """Close a consumer (a producer has nothing to close: it is released when
+        dropped, after its caller flushed it)."""
         if isinstance(self.kafka, Consumer):
             self.kafka.close()
 
