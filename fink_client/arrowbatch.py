@@ -362,16 +362,9 @@ def _gather(
     (``None`` if none came). ``msgs`` holds what was taken even if this raises."""
     group: tuple[BatchDecoder, bool, str] | None = None
     while len(msgs) < num_alerts:
-        if not c._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 and msgs:
-                break
-            c._fetch(num_alerts - len(msgs), max(0.0, min(remaining, 3600.0)))
-            if not c._buffer:
-                if time.monotonic() >= deadline:
-                    break
-                continue
-        msg = c._buffer[0]
+        msg = c._next_message(num_alerts - len(msgs), deadline, have=bool(msgs))
+        if msg is None:
+            break
         try:
             decoder, body, is_dict = resolver.resolve(msg)
         except DecodeError as exc:

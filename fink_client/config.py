@@ -153,19 +153,23 @@ def kafka_config(user_config: Mapping[str, Any]) -> dict[str, Any]:
     out["bootstrap.servers"] = servers
     out["group.id"] = group_id
     if username is not None:
-        out.update(
-            {
-                "security.protocol": "SASL_PLAINTEXT",
-                "sasl.mechanisms": SASL_MECHANISM,
-                "sasl.username": username,
-                "sasl.password": str(password),
-            }
-        )
+        out.update(sasl_settings(username, password))
     for key, value in cfg.items():
         if key in FINK_KEYS or key in ("group.id", "bootstrap.servers"):
             continue
         out[key] = value  # librdkafka key: passed through unchanged
     return out
+
+
+def sasl_settings(username: str, password: Any) -> dict[str, str]:
+    """librdkafka keys of Fink's authentication (SASL_PLAINTEXT, :data:`SASL_MECHANISM`),
+    for consumers, producers and the embedded broker's users alike."""
+    return {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanisms": SASL_MECHANISM,
+        "sasl.username": username,
+        "sasl.password": str(password),
+    }
 
 
 def seconds(value: Any, name: str, *, forever_below_zero: bool = False) -> float:

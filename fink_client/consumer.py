@@ -31,7 +31,7 @@ import collections
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -39,19 +39,16 @@ import confluent_kafka
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka import KafkaError as RdKafkaError
 
+from fink_client import _kafka
 from fink_client import config as _config
+from fink_client._kafka import check_topic_metadata
 from fink_client.errors import (
     AlertError,
-    AuthenticationError,
-    BrokerUnreachableError,
     ConfigError,
     DeadLetterError,
     DecodeError,
-    GroupAuthorizationError,
-    KafkaError,
-    TopicAuthorizationError,
-    UnknownTopicError,
 )
+from fink_client.errors import translate_kafka_error as translate_kafka_error  # moved there
 from fink_client.wire import Decoder, IdResolver, SchemaLike
 
 if TYPE_CHECKING:
@@ -84,77 +81,6 @@ class Delivery(NamedTuple):
 __all__ = ["AlertConsumer", "AlertError", "DecodeError", "Delivery"]
 
 MAX_BATCH = _config.MAX_BATCH
-
-_AUTH_CODES = {RdKafkaError._AUTHENTICATION, RdKafkaError.SASL_AUTHENTICATION_FAILED}
-_TOPIC_AUTH_CODES = {RdKafkaError.TOPIC_AUTHORIZATION_FAILED}
-_GROUP_AUTH_CODES = {RdKafkaError.GROUP_AUTHORIZATION_FAILED}
-_UNKNOWN_TOPIC_CODES = {
-    RdKafkaError.UNKNOWN_TOPIC_OR_PART, RdKafkaError._UNKNOWN_TOPIC, RdKafkaError._UNKNOWN_PARTITION
-}
-_DOWN_CODES = {RdKafkaError._ALL_BROKERS_DOWN, RdKafkaError._TRANSPORT, RdKafkaError._RESOLVE}
-
-
-def translate_kafka_error(
-    err: confluent_kafka.KafkaError, *, servers: str = "", topic: str | None = None,
-    partition: int | None = None, group: str | None = None
-) -> AlertError:
-    """Map a librdkafka error to the typed fink-client error that says what to do."""
-    code = err.code()
-    text = err.str()
-    if code in _AUTH_CODES or "authentication" in text.lower():
-        return AuthenticationError(
-            f"authentication failed on {servers}: check the username/password registered "
-            "with `finkctl auth` (or given in the config)",
-        )
-    if code in _TOPIC_AUTH_CODES:
-        return TopicAuthorizationError(
-            f"not authorised to read topic {topic!r}: ask the Fink team for access, or "
-            "check the topic name with `finkctl topics`",
-            topic=topic,
-            partition=partition,
-        )
-    if code in _GROUP_AUTH_CODES:
-        return GroupAuthorizationError(
-            f"not authorised to use consumer group {group!r}: use the group_id you "
-            "registered with Fink",
-            field="group_id",
-        )
-    if code in _UNKNOWN_TOPIC_CODES:
-        return UnknownTopicError(
-            f"topic {topic!r} does not exist (check its name with `finkctl topics`)",
-            topic=topic,
-            partition=partition,
-        )
-    if code in _DOWN_CODES:
-        return BrokerUnreachableError(
-            f"cannot reach the Kafka broker(s) {servers}: {text}; check `bootstrap.servers` "
-            "and your network",
-        )
-    return KafkaError(f"Kafka error {err.name()}: {text}", code=err.name(), topic=topic,
-                      partition=partition)
-
-
-def check_topic_metadata(
-    md: Any, name: str, *, available: Callable[[], Iterable[str]], servers: str, group: str
-) -> Any:
-    """Return the metadata of topic ``name`` from ``md``, or raise its typed error.
-
-    A missing topic raises :class:`UnknownTopicError` listing ``available()`` topics;
-    a topic-level error (e.g. not authorised) raises the error it translates to.
-    """
-    tmd = md.topics.get(name)
-    err = tmd.error if tmd is not None else None
-    if err is not None and err.code() not in _UNKNOWN_TOPIC_CODES:
-        raise translate_kafka_error(err, servers=servers, topic=name, group=group)
-    if tmd is None or err is not None or not tmd.partitions:
-        names = sorted(available())
-        raise UnknownTopicError(
-            f"topic {name!r} does not exist; available: "
-            f"{', '.join(names) if names else '(none readable)'}",
-            topic=name,
-        )
-    return tmd
-
 
 class AlertConsumer:
     """Consume Fink alerts from Kafka topics as Python dicts.
@@ -210,7 +136,6 @@ class AlertConsumer:
             from fink_client.io.deadletter import DeadLetter
 
             self._dead_letter = DeadLetter(dead_letter)
-        self._errors: collections.deque[confluent_kafka.KafkaError] = collections.deque(maxlen=50)
         self._buffer: collections.deque[confluent_kafka.Message] = collections.deque()
         self._to_store: dict[tuple[str, int], int] = {}
         self._handed_out: dict[tuple[str, int], int] = {}
@@ -219,21 +144,10 @@ class AlertConsumer:
         self._outage_since: float | None = None  # when every broker went away, if they did
         self._outage_probe = 0.0  # last reconnection probe during an outage
 
-        kcfg = dict(self._kafka_config)
-        user_error_cb = kcfg.pop("error_cb", None)
-
-        def _on_error(err: confluent_kafka.KafkaError) -> None:
-            self._errors.append(err)
-            if user_error_cb is not None:
-                user_error_cb(err)
-
-        kcfg["error_cb"] = _on_error
-        # librdkafka's own log lines go to Python logging (quiet unless the app asks).
-        kcfg.setdefault("logger", logging.getLogger("fink_client.librdkafka"))
-        try:
-            self._consumer = Consumer(kcfg)
-        except KafkaException as exc:
-            raise _config_error_from(exc) from None
+        self._client = _kafka.Client(Consumer, self._kafka_config,
+                                     timeout=self._connect_timeout,
+                                     on_transient=self._transient_error)
+        self._consumer = self._client.kafka
         self._closed = False
         try:
             self._check_topics()
@@ -251,14 +165,14 @@ class AlertConsumer:
     # -- start-up checks -----------------------------------------------------------
     def _raise_pending_error(self) -> None:
         """Raise the first fatal error reported asynchronously by librdkafka, if any."""
-        while self._errors:
-            err = self._errors.popleft()
-            typed = translate_kafka_error(err, servers=self._servers, group=self._group)
-            if isinstance(typed, AuthenticationError) or err.fatal():
-                raise typed
-            if err.code() == RdKafkaError._ALL_BROKERS_DOWN and self._connected_once:
-                self._outage_started(err)
-            log.debug("kafka: %s", err)
+        self._client.raise_pending()
+
+    def _transient_error(self, err: confluent_kafka.KafkaError) -> None:
+        """A non-fatal asynchronous error: every broker gone after a first answer is an
+        outage (librdkafka reconnects by itself); the others are only logged."""
+        if err.code() == RdKafkaError._ALL_BROKERS_DOWN and self._connected_once:
+            self._outage_started(err)
+        log.debug("kafka: %s", err)
 
     def _outage_started(self, err: confluent_kafka.KafkaError) -> None:
         """Report (once) that every broker went away; librdkafka keeps reconnecting."""
@@ -288,23 +202,10 @@ class AlertConsumer:
         self._outage_since = None
 
     def _metadata(self, topic: str | None = None) -> Any:
-        deadline = time.monotonic() + self._connect_timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                md = self._consumer.list_topics(topic, timeout=max(0.1, min(remaining, 2.0)))
-                self._connected_once = True
-                return md
-            except KafkaException as exc:
-                self._consumer.poll(0)  # serves error_cb: authentication failures land there
-                self._raise_pending_error()
-                if time.monotonic() >= deadline:
-                    err = exc.args[0] if exc.args else None
-                    raise BrokerUnreachableError(
-                        f"no answer from the Kafka broker(s) {self._servers} within "
-                        f"{self._connect_timeout:g} s ({err.str() if err else exc}); check "
-                        "`bootstrap.servers`, your network, and that the server is up"
-                    ) from None
+        md = self._client.retry("reading the topics' metadata", self._consumer.list_topics,
+                                topic)
+        self._connected_once = True
+        return md
 
     def _check_topics(self) -> None:
         """Fail fast, with a useful message, on unknown or forbidden topics."""
@@ -429,19 +330,11 @@ class AlertConsumer:
                 elif err.code() == RdKafkaError._PARTITION_EOF:
                     continue
                 else:
-                    raise translate_kafka_error(
-                        err, servers=self._servers, topic=msg.topic(),
-                        partition=msg.partition(), group=self._group,
-                    )
+                    raise self._client.translate(err, topic=msg.topic(),
+                                                 partition=msg.partition())
             if time.monotonic() >= deadline:
                 self._raise_pending_error()
                 return
-
-    def _decode(self, msg: confluent_kafka.Message) -> Alert:
-        return self._decoder.decode(
-            msg.value(), msg.key(), topic=msg.topic(), partition=msg.partition(),
-            offset=msg.offset(),
-        )
 
     def _reject(self, msg: confluent_kafka.Message, exc: DecodeError) -> None:
         """Deliver an undecodable message as its error: dead-letter it, then raise or skip.
@@ -460,31 +353,63 @@ class AlertConsumer:
             raise exc
         log.warning("skipped undecodable message: %s", exc)
 
-    def poll(self, timeout: float = -1) -> tuple[str, Alert] | tuple[None, None]:
-        """Next alert as ``(topic, alert)``, or ``(None, None)`` if none came in ``timeout`` s.
+    def _next_message(self, want: int, deadline: float, *,
+                      have: bool = False) -> confluent_kafka.Message | None:
+        """The next buffered message, left in the buffer (fetching up to ``want`` at a
+        time until ``deadline``), or None if none came in time. A caller that already
+        ``has`` alerts to hand out gets None as soon as the deadline passed; one with
+        none fetches at least once (``timeout=0`` still takes what is there)."""
+        while not self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 and have:
+                return None
+            self._fetch(want, max(0.0, min(remaining, 3600.0)))
+            if not self._buffer and time.monotonic() >= deadline:
+                return None
+        return self._buffer[0]
 
-        ``timeout=-1`` waits indefinitely (as in confluent-kafka).
-        """
+    def _deliver(self, num_alerts: int, timeout: float, fetch: int | None = None, *,
+                 raw: bool = False) -> list[Delivery]:
+        """The delivery loop of :meth:`poll` and :meth:`consume_messages`: up to
+        ``num_alerts`` decoded (``raw``: validated) alerts within ``timeout`` s, fetched
+        ``fetch`` messages at a time (default: as many as still wanted)."""
         self._check_open()
         wait = _config.seconds(timeout, "timeout", forever_below_zero=True)
         if self._auto_store:
             self._store_delivered()
         deadline = time.monotonic() + wait
-        while True:
-            if not self._buffer:
-                self._fetch(500, max(0.0, min(deadline - time.monotonic(), 3600.0)))
-            if not self._buffer:
-                if time.monotonic() >= deadline:
-                    return None, None
-                continue
-            msg = self._buffer.popleft()
+        out: list[Delivery] = []
+        while len(out) < num_alerts:
+            msg = self._next_message(fetch or num_alerts - len(out), deadline, have=bool(out))
+            if msg is None:
+                break
             try:
-                alert = self._decode(msg)
+                alert, schema = self._decoder.decode_with_schema(
+                    msg.value(), msg.key(), topic=msg.topic(), partition=msg.partition(),
+                    offset=msg.offset(), validate_only=raw)
             except DecodeError as exc:
+                if out:  # hand out the good alerts first; this error comes next call
+                    break
+                self._buffer.popleft()
                 self._reject(msg, exc)
                 continue
+            self._buffer.popleft()
+            ts_type, ts = msg.timestamp()
+            out.append(Delivery(*_position(msg),
+                                ts if ts_type != confluent_kafka.TIMESTAMP_NOT_AVAILABLE else None,
+                                msg.key(), alert, msg.value(), schema))
             self._mark_delivered(msg)
-            return _position(msg)[0], alert
+        return out
+
+    def poll(self, timeout: float = -1) -> tuple[str, Alert] | tuple[None, None]:
+        """Next alert as ``(topic, alert)``, or ``(None, None)`` if none came in ``timeout`` s.
+
+        ``timeout=-1`` waits indefinitely (as in confluent-kafka).
+        """
+        got = self._deliver(1, timeout, fetch=500)
+        if got and got[0].alert is not None:  # always decoded: raw=False
+            return got[0].topic, got[0].alert
+        return None, None
 
     def consume(self, num_alerts: int = 1, timeout: float = -1) -> list[tuple[str, Alert]]:
         """Up to ``num_alerts`` (1 to :data:`MAX_BATCH`) alerts as ``(topic, alert)`` pairs,
@@ -506,40 +431,7 @@ class AlertConsumer:
         ``value`` is the record's Avro encoding); other wire formats are decoded.
         """
         self._check_open()
-        _config.num_alerts(num_alerts)
-        wait = _config.seconds(timeout, "timeout", forever_below_zero=True)
-        if self._auto_store:
-            self._store_delivered()
-        deadline = time.monotonic() + wait
-        out: list[Delivery] = []
-        while len(out) < num_alerts:
-            if not self._buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 and out:
-                    break
-                self._fetch(num_alerts - len(out), max(0.0, min(remaining, 3600.0)))
-                if not self._buffer:
-                    if time.monotonic() >= deadline:
-                        break
-                    continue
-            msg = self._buffer[0]
-            try:
-                alert, schema = self._decoder.decode_with_schema(
-                    msg.value(), msg.key(), topic=msg.topic(), partition=msg.partition(),
-                    offset=msg.offset(), validate_only=raw)
-            except DecodeError as exc:
-                if out:  # hand out the good alerts first; this error comes next call
-                    break
-                self._buffer.popleft()
-                self._reject(msg, exc)
-                continue
-            self._buffer.popleft()
-            ts_type, ts = msg.timestamp()
-            out.append(Delivery(*_position(msg),
-                                ts if ts_type != confluent_kafka.TIMESTAMP_NOT_AVAILABLE else None,
-                                msg.key(), alert, msg.value(), schema))
-            self._mark_delivered(msg)
-        return out
+        return self._deliver(_config.num_alerts(num_alerts), timeout, raw=raw)
 
     def consume_arrow(self, num_alerts: int = 1000, timeout: float = -1) -> pa.RecordBatch | None:
         """Up to ``num_alerts`` alerts as one ``pyarrow.RecordBatch`` built from the Avro
@@ -579,8 +471,7 @@ class AlertConsumer:
         except KafkaException as exc:
             err = exc.args[0]
             if err.code() != RdKafkaError._NO_OFFSET:
-                raise translate_kafka_error(err, servers=self._servers, group=self._group) \
-                    from None
+                raise self._client.translate(err) from None
 
     def close(self) -> None:
         """Commit the offsets of the alerts handed out, and leave the group. Idempotent.
@@ -661,17 +552,3 @@ def _topic_list(topics: Any) -> list[str]:
                 raise ConfigError(f"topic pattern {name!r} is not a valid regular expression: "
                                   f"{exc}", field="topics") from None
     return topics
-
-
-def _config_error_from(exc: KafkaException) -> ConfigError:
-    err = exc.args[0] if exc.args else None
-    text = err.str() if isinstance(err, RdKafkaError) else str(exc)
-    if "No such configuration property" in text:
-        key = text.split('"')[1] if '"' in text else text
-        return ConfigError(
-            f"unknown config key {key!r}: it is neither a fink-client key "
-            f"({', '.join(sorted(_config.FINK_KEYS))}) nor a librdkafka property",
-            field=key,
-        )
-    return ConfigError(f"invalid Kafka configuration: {text}")
-

@@ -147,6 +147,57 @@ class BrokerError(AlertError):
     """The embedded broker (fink_client.localkafka) could not be set up or started."""
 
 
+# -- librdkafka errors -> typed errors -----------------------------------------------------
+# librdkafka error names (``KafkaError.name()``, stable across versions) grouped by the
+# typed error they become; matching by name keeps this module free of confluent-kafka.
+_AUTH_NAMES = frozenset({"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED"})
+_TOPIC_AUTH_NAMES = frozenset({"TOPIC_AUTHORIZATION_FAILED"})
+_GROUP_AUTH_NAMES = frozenset({"GROUP_AUTHORIZATION_FAILED"})
+_UNKNOWN_TOPIC_NAMES = frozenset({"UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC", "_UNKNOWN_PARTITION"})
+_DOWN_NAMES = frozenset({"_ALL_BROKERS_DOWN", "_TRANSPORT", "_RESOLVE"})
+
+
+def translate_kafka_error(
+    err: Any, *, servers: str = "", topic: str | None = None,
+    partition: int | None = None, group: str | None = None
+) -> AlertError:
+    """Map a librdkafka error (a ``confluent_kafka.KafkaError``) to the typed error that
+    says what to do; ``servers``, ``topic``, ``partition`` and ``group`` say where."""
+    name = err.name()
+    text = err.str()
+    if name in _AUTH_NAMES or "authentication" in text.lower():
+        return AuthenticationError(
+            f"authentication failed on {servers}: check the username/password registered "
+            "with `finkctl auth` (or given in the config)",
+        )
+    if name in _TOPIC_AUTH_NAMES:
+        return TopicAuthorizationError(
+            f"not authorised to read topic {topic!r}: ask the Fink team for access, or "
+            "check the topic name with `finkctl topics`",
+            topic=topic,
+            partition=partition,
+        )
+    if name in _GROUP_AUTH_NAMES:
+        return GroupAuthorizationError(
+            f"not authorised to use consumer group {group!r}: use the group_id you "
+            "registered with Fink",
+            field="group_id",
+        )
+    if name in _UNKNOWN_TOPIC_NAMES:
+        return UnknownTopicError(
+            f"topic {topic!r} does not exist (check its name with `finkctl topics`)",
+            topic=topic,
+            partition=partition,
+        )
+    if name in _DOWN_NAMES:
+        return BrokerUnreachableError(
+            f"cannot reach the Kafka broker(s) {servers}: {text}; check `bootstrap.servers` "
+            "and your network",
+        )
+    return KafkaError(f"Kafka error {name}: {text}", code=name, topic=topic,
+                      partition=partition)
+
+
 __all__ = [
     "AlertError",
     "AuthenticationError",
@@ -163,4 +214,5 @@ __all__ = [
     "SchemaError",
     "TopicAuthorizationError",
     "UnknownTopicError",
+    "translate_kafka_error",
 ]

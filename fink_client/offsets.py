@@ -16,26 +16,18 @@ integer ``-N`` (the last N alerts of each partition).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime as dt
-import logging
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import confluent_kafka
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka import KafkaError as RdKafkaError
 
+from fink_client import _kafka
 from fink_client import config as _config
-from fink_client.consumer import check_topic_metadata, translate_kafka_error
-from fink_client.errors import (
-    AuthenticationError,
-    BrokerUnreachableError,
-    ConfigError,
-    KafkaError,
-)
+from fink_client._kafka import check_topic_metadata
+from fink_client.errors import ConfigError, KafkaError
 
 Target = str | int | dt.datetime
 TP = tuple[str, int]
@@ -128,18 +120,12 @@ class OffsetsClient:
 
     def __init__(self, config: Mapping[str, Any], *, timeout: float | None = None) -> None:
         kcfg = _config.kafka_config(config)
-        self._timeout = timeout if timeout is not None else _config.connect_timeout(config)
-        self._servers = kcfg["bootstrap.servers"]
+        timeout = timeout if timeout is not None else _config.connect_timeout(config)
+        # This client commits only on reset().
+        self._client: _kafka.Client[Consumer] = _kafka.consumer(kcfg, timeout=timeout)
+        self._consumer = self._client.kafka
+        self._servers = self._client.servers
         self.group = kcfg["group.id"]
-        kcfg["enable.auto.commit"] = False  # this client commits only on reset()
-        self._errors: collections.deque[confluent_kafka.KafkaError] = collections.deque(maxlen=20)
-        kcfg["error_cb"] = self._errors.append
-        # librdkafka logs go to logging, not raw stderr
-        kcfg.setdefault("logger", logging.getLogger("fink_client.librdkafka"))
-        try:
-            self._consumer = Consumer(kcfg)
-        except KafkaException as exc:
-            raise ConfigError(f"invalid Kafka configuration: {exc.args[0].str()}") from None
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -158,50 +144,13 @@ class OffsetsClient:
     def __repr__(self) -> str:
         return f"OffsetsClient(group_id={self.group!r}, servers={self._servers!r})"
 
-    # -- helpers ---------------------------------------------------------------------
-    def _raise_pending(self) -> None:
-        self._consumer.poll(0)  # serves error_cb (auth failures arrive only that way)
-        while self._errors:
-            err = self._errors.popleft()
-            typed = translate_kafka_error(err, servers=self._servers, group=self.group)
-            if isinstance(typed, AuthenticationError) or err.fatal():
-                raise typed
-
-    def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
-        """Run a blocking client call with retries until ``timeout``; typed errors out."""
-        deadline = time.monotonic() + self._timeout
-        while True:
-            self._raise_pending()
-            remaining = deadline - time.monotonic()
-            try:
-                return fn(*args, timeout=max(0.1, min(remaining, 1.0)), **kw)
-            except KafkaException as exc:
-                err = exc.args[0] if exc.args else None
-                self._raise_pending()
-                code = err.code() if isinstance(err, confluent_kafka.KafkaError) else None
-                retriable = code in (RdKafkaError._TIMED_OUT, RdKafkaError._TRANSPORT,
-                                     RdKafkaError._ALL_BROKERS_DOWN, RdKafkaError._WAIT_COORD,
-                                     RdKafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-                                     RdKafkaError.NOT_COORDINATOR,
-                                     RdKafkaError.COORDINATOR_NOT_AVAILABLE)
-                if not retriable and isinstance(err, confluent_kafka.KafkaError):
-                    raise translate_kafka_error(err, servers=self._servers,
-                                                group=self.group) from None
-                if time.monotonic() >= deadline:
-                    raise BrokerUnreachableError(
-                        f"no answer from the Kafka broker(s) {self._servers} within "
-                        f"{self._timeout:g} s while {what}; check the servers, your network "
-                        "and that the server is up"
-                    ) from None
-                time.sleep(0.1)
-
     def list_topics(self) -> dict[str, int]:
         """Topic name -> partition count, for every topic this user may see.
 
         Kafka lists only the topics the user has permission to describe; internal topics
         (``__consumer_offsets``...) are left out.
         """
-        md = self._call("listing topics", self._consumer.list_topics)
+        md = self._client.retry("listing topics", self._consumer.list_topics)
         return {
             name: len(t.partitions)
             for name, t in sorted(md.topics.items())
@@ -212,7 +161,8 @@ class OffsetsClient:
         """Every partition of ``topics``; :class:`UnknownTopicError` names the missing ones."""
         out: list[TopicPartition] = []
         for name in topics:
-            md = self._call(f"describing topic {name!r}", self._consumer.list_topics, name)
+            md = self._client.retry(f"describing topic {name!r}", self._consumer.list_topics,
+                                    name)
             tmd = check_topic_metadata(md, name, available=self.list_topics,
                                        servers=self._servers, group=self.group)
             out.extend(TopicPartition(name, p) for p in sorted(tmd.partitions))
@@ -221,7 +171,7 @@ class OffsetsClient:
     def watermarks(self, tps: Sequence[TopicPartition]) -> dict[TP, tuple[int, int]]:
         """``(low, high)`` offsets of each partition, straight from the broker."""
         return {
-            (tp.topic, tp.partition): tuple(self._call(
+            (tp.topic, tp.partition): tuple(self._client.retry(
                 f"reading the end offsets of {tp.topic!r}",
                 self._consumer.get_watermark_offsets, tp, cached=False,
             ))
@@ -232,15 +182,10 @@ class OffsetsClient:
         """The group's committed offset of each partition (None where it never committed)."""
         if not tps:
             return {}
-        got = self._call(f"reading the offsets of group {self.group!r}",
-                         self._consumer.committed, list(tps))
-        out: dict[TP, int | None] = {}
-        for tp in got:
-            if tp.error is not None:
-                raise translate_kafka_error(tp.error, servers=self._servers, topic=tp.topic,
-                                            partition=tp.partition, group=self.group)
-            out[(tp.topic, tp.partition)] = tp.offset if tp.offset >= 0 else None
-        return out
+        got = self._client.retry(f"reading the offsets of group {self.group!r}",
+                                 self._consumer.committed, list(tps))
+        return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else None
+                for tp in self._client.checked(got)}
 
     # -- public reports --------------------------------------------------------------
     def describe(self, topics: Sequence[str]) -> list[PartitionOffsets]:
@@ -265,16 +210,11 @@ class OffsetsClient:
         if isinstance(target, dt.datetime):
             millis = int(target.timestamp() * 1000)
             query = [TopicPartition(tp.topic, tp.partition, millis) for tp in tps]
-            found = self._call("looking up offsets by time", self._consumer.offsets_for_times,
-                               query)
-            out = {}
-            for tp in found:
-                if tp.error is not None:
-                    raise translate_kafka_error(tp.error, servers=self._servers,
-                                                topic=tp.topic, partition=tp.partition)
-                key = (tp.topic, tp.partition)
-                out[key] = tp.offset if tp.offset >= 0 else marks[key][1]
-            return out
+            found = self._client.retry("looking up offsets by time",
+                                       self._consumer.offsets_for_times, query)
+            return {(tp.topic, tp.partition):
+                    tp.offset if tp.offset >= 0 else marks[(tp.topic, tp.partition)][1]
+                    for tp in self._client.checked(found)}
         if target == "earliest":
             return {k: low for k, (low, _) in marks.items()}
         if target == "latest":
@@ -298,11 +238,8 @@ class OffsetsClient:
                     "consumers: stop them first",
                     code=err.name(),
                 ) from None
-            raise translate_kafka_error(err, servers=self._servers, group=self.group) from None
-        for tp in got or []:
-            if tp.error is not None:
-                raise translate_kafka_error(tp.error, servers=self._servers, topic=tp.topic,
-                                            partition=tp.partition, group=self.group)
+            raise self._client.translate(err) from None
+        self._client.checked(got or [])
 
     def reset(self, topics: Sequence[str], target: Target | str) -> list[PartitionOffsets]:
         """Move the group's committed offsets of ``topics`` to ``target``; return the result."""

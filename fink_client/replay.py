@@ -10,7 +10,6 @@ writer schema, so every field goes out exactly as stored.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -19,18 +18,11 @@ from typing import Any
 import fastavro
 from confluent_kafka import KafkaException, Producer
 
-from fink_client import codec
+from fink_client import _kafka, codec
 from fink_client import config as _config
-from fink_client.config import SASL_MECHANISM
 from fink_client.encoder import WIRE_FORMATS as WIRE_FORMATS  # re-exported (compatibility)
 from fink_client.encoder import Encoder as Encoder
-from fink_client.errors import (
-    AuthenticationError,
-    BrokerUnreachableError,
-    ConfigError,
-    FileFormatError,
-    KafkaError,
-)
+from fink_client.errors import FileFormatError, KafkaError
 
 
 def iter_avro_files(paths: Iterable[str | Path]) -> Iterator[Path]:
@@ -61,32 +53,6 @@ def read_records(paths: Iterable[str | Path]) -> Iterator[tuple[dict[str, Any], 
             raise FileFormatError(f"cannot read Avro file: {exc}", path=str(path)) from exc
 
 
-def producer_config(user_config: Mapping[str, Any]) -> dict[str, Any]:
-    """confluent-kafka producer config from a fink-style config.
-
-    ``bootstrap.servers`` is required; ``username``/``password`` switch to SASL/SCRAM;
-    other keys pass through to librdkafka. librdkafka's own log lines (one per failed
-    connection attempt) go to the ``fink_client.librdkafka`` logger, quiet by default.
-    """
-    cfg = dict(user_config)
-    if not cfg.get("bootstrap.servers"):
-        raise ConfigError("'bootstrap.servers' is required to publish", field="bootstrap.servers")
-    out: dict[str, Any] = {
-        "linger.ms": 20,
-        "message.max.bytes": 16 * 1024 * 1024,
-        "compression.type": "none",
-        "logger": logging.getLogger("fink_client.librdkafka"),
-    }
-    username, password = cfg.pop("username", None), cfg.pop("password", None)
-    for key in ("group_id", "connect_timeout", "survey"):
-        cfg.pop(key, None)
-    if username is not None:
-        out.update({"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": SASL_MECHANISM,
-                    "sasl.username": username, "sasl.password": str(password)})
-    out.update(cfg)
-    return out
-
-
 def publish(
     records: Iterable[tuple[dict[str, Any], dict[str, Any]]],
     topic: str,
@@ -104,15 +70,11 @@ def publish(
     :class:`BrokerUnreachableError` (or :class:`AuthenticationError`) is raised before
     anything is sent. Raises :class:`KafkaError` if any message could not be delivered.
     """
-    errors: list[Any] = []
-    pconf = producer_config(config)
-    pconf["error_cb"] = errors.append
-    try:
-        producer = Producer(pconf)
-    except KafkaException as exc:
-        raise ConfigError(f"invalid Kafka configuration: {exc.args[0].str()}") from None
-    _wait_for_broker(producer, errors, pconf["bootstrap.servers"],
-                     _config.connect_timeout(config))
+    client = _kafka.Client(Producer, _kafka.producer_config(config),
+                           timeout=_config.connect_timeout(config))
+    producer = client.kafka
+    client.retry("connecting to publish", producer.list_topics,
+                 hint=" (`finkctl broker status` for the local one)")
     encoder = Encoder(wire, schema_id)
     failures: list[str] = []
     delivered = 0
@@ -148,30 +110,6 @@ def publish(
             topic=topic,
         )
     return delivered
-
-
-def _wait_for_broker(producer: Producer, errors: list[Any], servers: str,
-                     timeout: float) -> None:
-    """Return once the broker answers; typed error within ``timeout`` s otherwise."""
-    from fink_client.consumer import translate_kafka_error
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            producer.list_topics(timeout=max(0.1, min(deadline - time.monotonic(), 1.0)))
-            return
-        except KafkaException:
-            producer.poll(0)  # serves error_cb: authentication failures land there
-            for err in errors:
-                typed = translate_kafka_error(err, servers=servers)
-                if isinstance(typed, AuthenticationError) or err.fatal():
-                    raise typed from None
-            if time.monotonic() >= deadline:
-                raise BrokerUnreachableError(
-                    f"no answer from the Kafka broker(s) {servers} within {timeout:g} s; check "
-                    "the servers, your network, and that the broker is up (`finkctl broker "
-                    "status` for the local one)"
-                ) from None
 
 
 def replay(

@@ -28,8 +28,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
-from confluent_kafka import KafkaError as RdKafkaError
+from confluent_kafka import TopicPartition
 
 from fink_client.errors import (
     AlertError,
@@ -77,54 +76,38 @@ def fetch_side_schema(
     no usable schema within ``timeout`` seconds. The side topic is read by assignment,
     never through the group: nothing is committed, so a rerun always finds it.
     """
-    from fink_client.consumer import translate_kafka_error
+    from fink_client import _kafka
 
-    cfg = {k: v for k, v in kafka_config.items() if k not in ("error_cb",)}
-    cfg["enable.auto.commit"] = False
     side = side_topic(topic)
-    servers = str(cfg.get("bootstrap.servers"))
-    consumer = Consumer(cfg)
+    client = _kafka.consumer({k: v for k, v in kafka_config.items() if k != "error_cb"},
+                             timeout=timeout)
     try:
-        try:
-            md = consumer.list_topics(side, timeout=timeout)
-        except KafkaException as exc:
-            raise BrokerUnreachableError(
-                f"no answer from the Kafka broker(s) {servers} within {timeout:g} s while "
-                f"reading {side!r}: {exc}") from None
+        md = client.retry(f"reading {side!r}", client.kafka.list_topics, side)
         tmd = md.topics.get(side)
-        if tmd is not None and tmd.error is not None:
-            if tmd.error.code() == RdKafkaError.TOPIC_AUTHORIZATION_FAILED:
-                raise _side_auth_error(topic)
-            if tmd.error.code() not in (RdKafkaError.UNKNOWN_TOPIC_OR_PART,
-                                        RdKafkaError._UNKNOWN_TOPIC):
-                raise translate_kafka_error(tmd.error, servers=servers, topic=side)
+        if tmd is not None and tmd.error is not None and not _kafka.is_unknown_topic(tmd.error):
+            typed = client.translate(tmd.error, topic=side)
+            raise _side_auth_error(topic) if isinstance(typed, TopicAuthorizationError) else typed
         if tmd is None or tmd.error is not None or not tmd.partitions:
             return None
-        consumer.assign([TopicPartition(side, 0, OFFSET_BEGINNING)])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            err = msg.error()
-            if err is not None:
-                if err.code() == RdKafkaError.TOPIC_AUTHORIZATION_FAILED:
-                    raise _side_auth_error(topic)
-                continue
-            try:
-                key = msg.key()
-                if key is None:
-                    raise ValueError("the message has no key")
-                return json.loads(key)
-            except ValueError as exc:
-                raise SchemaError(
-                    f"the first message of {side!r} has no schema JSON in its key: {exc}",
-                    topic=side, partition=0, offset=msg.offset(),
-                ) from exc
-        raise SchemaError(f"no message on schema topic {side!r} within {timeout:g} s",
-                          topic=side)
+        try:
+            msg = _kafka.first_message(client, side, [0], timeout)
+        except TopicAuthorizationError:
+            raise _side_auth_error(topic) from None
+        if msg is None:
+            raise SchemaError(f"no message on schema topic {side!r} within {timeout:g} s",
+                              topic=side)
+        try:
+            key = msg.key()
+            if key is None:
+                raise ValueError("the message has no key")
+            return json.loads(key)
+        except ValueError as exc:
+            raise SchemaError(
+                f"the first message of {side!r} has no schema JSON in its key: {exc}",
+                topic=side, partition=0, offset=msg.offset(),
+            ) from exc
     finally:
-        consumer.close()
+        client.close()
 
 
 # -- the download -------------------------------------------------------------------------
@@ -274,7 +257,6 @@ def transfer(
         raise ConfigError("topic must be one topic name", field="topic")
     user_config = {k: v for k, v in dict(config).items() if k not in ("logger", "error_cb")}
     kcfg = _config.kafka_config(user_config)
-    kcfg["logger"] = logging.getLogger("fink_client.librdkafka")
     connect_timeout = _config.connect_timeout(user_config)
     out_path = check_folder(out)
     dead_path = check_folder(dead_letter) if dead_letter is not None else None

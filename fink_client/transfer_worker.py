@@ -375,8 +375,7 @@ class Worker:
     """Consume assigned partitions in aligned batches; write, then commit each batch."""
 
     def __init__(self, job: Job, shared: Shared) -> None:
-        from confluent_kafka import Consumer
-
+        from fink_client import _kafka
         from fink_client import config as _config
 
         self.job = job
@@ -384,11 +383,10 @@ class Worker:
         self.writer = BatchWriter(job)
         kcfg = _config.kafka_config(job.config)
         kcfg.update({k: v for k, v in WORKER_DEFAULTS.items() if k not in job.config})
-        kcfg["enable.auto.commit"] = False
-        kcfg["logger"] = logging.getLogger("fink_client.librdkafka")
-        self.servers = kcfg["bootstrap.servers"]
-        self.group = kcfg["group.id"]
-        self.consumer = Consumer(kcfg)
+        # Commits only what it wrote (enable.auto.commit off).
+        self.client = _kafka.consumer(kcfg, timeout=_config.connect_timeout(job.config),
+                                      on_transient=lambda err: log.debug("kafka: %s", err))
+        self.consumer = self.client.kafka
         self.buffers: dict[int, list[tuple[int, bytes | None, bytes | None]]] = {}
         self.assigned: set[int] = set()
         self.paused: set[int] = set()
@@ -488,8 +486,6 @@ class Worker:
         """Consume until the parent says stop, then write what is buffered and leave."""
         from confluent_kafka import KafkaError as RdKafkaError
 
-        from fink_client.consumer import translate_kafka_error
-
         self.consumer.subscribe([self.job.topic], on_assign=self._on_assign,
                                 on_revoke=self._on_revoke)
         try:
@@ -500,16 +496,15 @@ class Worker:
                         self._flush(p)
                     break
                 msgs = self.consumer.consume(num_messages=want, timeout=0.5)
+                self.client.raise_pending()  # authentication failures come by error_cb
                 taken = 0
                 for msg in msgs:
                     err = msg.error()
                     if err is not None:
                         if err.code() == RdKafkaError._PARTITION_EOF:
                             continue
-                        typed = translate_kafka_error(err, servers=self.servers,
-                                                      topic=msg.topic(),
-                                                      partition=msg.partition(),
-                                                      group=self.group)
+                        typed = self.client.translate(err, topic=msg.topic(),
+                                                      partition=msg.partition())
                         if err.fatal() or isinstance(typed, _STOPPING_ERRORS):
                             raise typed
                         log.debug("kafka: %s", err)  # transient: librdkafka retries

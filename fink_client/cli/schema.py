@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -114,50 +113,36 @@ def schema_from_topic(user_cfg: dict[str, Any], topic: str,
     :class:`SchemaError` if it is empty within ``timeout`` or its first message holds
     no schema, and the typed connection errors of :mod:`fink_client.consumer`.
     """
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+    from confluent_kafka import KafkaException
 
+    from fink_client import _kafka
     from fink_client import config as fink_config
-    from fink_client.consumer import translate_kafka_error
     from fink_client.transfer import fetch_side_schema
 
     kcfg = fink_config.kafka_config(user_cfg)
-    kcfg["enable.auto.commit"] = False
-    servers = kcfg["bootstrap.servers"]
-    try:
-        side = fetch_side_schema(kcfg, topic, timeout=timeout)
-        if side is not None:
-            return side
-        consumer = Consumer(kcfg)
-    except KafkaException as exc:
-        raise translate_kafka_error(exc.args[0], servers=servers, topic=topic) from exc
+    side = fetch_side_schema(kcfg, topic, timeout=timeout)
+    if side is not None:
+        return side
+    client = _kafka.consumer(kcfg, timeout=timeout)
     try:
         try:
-            md = consumer.list_topics(timeout=timeout)
+            md = client.kafka.list_topics(timeout=timeout)
         except KafkaException as exc:
-            raise translate_kafka_error(exc.args[0], servers=servers, topic=topic) from exc
+            raise client.translate(exc.args[0], topic=topic) from exc
         tmd = md.topics.get(topic)
         if tmd is None or tmd.error is not None or not tmd.partitions:
             names = sorted(t for t in md.topics if not t.startswith("__"))
             raise UnknownTopicError(
                 f"topic {topic!r} does not exist or is not readable; available: "
                 f"{', '.join(names) or 'none'} (or give a schema file)", topic=topic)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in tmd.partitions])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            err = msg.error()
-            if err is not None:
-                if err.fatal() or not err.retriable():
-                    raise translate_kafka_error(err, servers=servers, topic=topic)
-                continue
-            return _schema_from_message(msg.key(), msg.value(), topic, msg.partition(),
-                                        msg.offset())
-        raise SchemaError(f"no message on topic {topic!r} within {timeout:g} s: its schema "
-                          "cannot be read from an empty topic", topic=topic)
+        msg = _kafka.first_message(client, topic, tmd.partitions, timeout)
+        if msg is None:
+            raise SchemaError(f"no message on topic {topic!r} within {timeout:g} s: its "
+                              "schema cannot be read from an empty topic", topic=topic)
+        return _schema_from_message(msg.key(), msg.value(), topic, msg.partition(),
+                                    msg.offset())
     finally:
-        consumer.close()
+        client.close()
 
 
 def _looks_like_path(source: str) -> bool:

@@ -16,10 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fink_client.config import SASL_MECHANISM, sasl_settings
 from fink_client.errors import BrokerError
 
-#: SCRAM mechanism used by Fink's servers and by this broker.
-SCRAM_MECHANISM = "SCRAM-SHA-512"
+#: SCRAM mechanism used by Fink's servers and by this broker (one definition, in
+#: :mod:`fink_client.config`).
+SCRAM_MECHANISM = SASL_MECHANISM
 SCRAM_ITERATIONS = 8192
 
 #: Super user with a SCRAM credential on the SASL listener (its password is random).
@@ -238,10 +240,4 @@ def admin_client_config(admin_servers: str, fast: bool = False) -> dict[str, Any
 
 def user_client_config(servers: str, user: str, password: str) -> dict[str, Any]:
     """confluent-kafka config for ``user`` on the SASL_PLAINTEXT (SCRAM-SHA-512) listener."""
-    return {
-        "bootstrap.servers": servers,
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanisms": SCRAM_MECHANISM,
-        "sasl.username": user,
-        "sasl.password": password,
-    }
+    return {"bootstrap.servers": servers, **sasl_settings(user, password)}

@@ -45,6 +45,7 @@ class FakeConsumer:
 
     _mark_delivered = AlertConsumer._mark_delivered
     _reject = AlertConsumer._reject
+    _next_message = AlertConsumer._next_message
 
     def __init__(self, batches: list[list[Msg] | Exception], on_error: str = "raise") -> None:
         self._buffer: collections.deque = collections.deque()
