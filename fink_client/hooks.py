@@ -55,7 +55,8 @@ from fink_client.consumer import AlertConsumer, Delivery
 from fink_client.errors import AlertError, ConfigError
 from fink_client.io.deadletter import DeadLetter
 from fink_client.io.jsonlines import encode_alert, to_jsonable
-from fink_client.table import LSST_FINK_FIELDS, ZTF_FINK_FIELDS, alert_fields, alert_row
+from fink_client.survey import LSST, MAIN_FINK_FIELDS, ZTF
+from fink_client.table import alert_fields, alert_row
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def alert_summary(d: Delivery) -> dict[str, Any]:
 TEMPLATE_FIELDS = tuple(dict.fromkeys(
     ["topic", "partition", "offset", "survey", "objectId", "alertId", "mjd", "time", "band",
      "mag", "magerr", "flux", "fluxerr", "ra", "dec", "fink_class",
-     *ZTF_FINK_FIELDS, *LSST_FINK_FIELDS]
+     *MAIN_FINK_FIELDS[ZTF], *MAIN_FINK_FIELDS[LSST]]
 ))
 
 

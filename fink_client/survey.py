@@ -1,4 +1,9 @@
-"""Survey detection (ZTF or Rubin/LSST) and helpers that work on alerts of both.
+"""What an alert means, for both surveys: the one place for alert semantics.
+
+Survey detection (ZTF or Rubin/LSST), ids, times in UTC, bands, the Fink fields of each
+survey and the file stem named after an alert. The table (:mod:`fink_client.table`), the
+CLI's JSON lines, the viz, the writers' file names and the synthetic alerts all ask here,
+so that they never disagree.
 
 Detection uses field names only (README "Alert formats"), so it works on a schema (Avro JSON
 dict) and on an alert dict alike:
@@ -14,7 +19,10 @@ with astropy so that both surveys answer in the same scale.
 
 from __future__ import annotations
 
+import datetime as _dt
 import functools
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +33,35 @@ LSST = "lsst"
 
 #: ZTF filter ids (``candidate.fid``) to band names.
 ZTF_BANDS = {1: "g", 2: "r", 3: "i"}
+#: Rubin/LSST bands (``diaSource.band``).
+LSST_BANDS = ("u", "g", "r", "i", "z", "y")
+
+#: Julian Date of MJD 0: ``mjd = jd - JD_TO_MJD``.
+JD_TO_MJD = 2400000.5
+_MJD_UNIX_EPOCH = 40587.0
+
+#: Fink classification fields of each survey in the order a summary header shows them
+#: (dotted = field of a nested record).
+FINK_FIELDS: dict[str, tuple[str, ...]] = {
+    ZTF: ("finkclass", "cdsxmatch", "rf_snia_vs_nonia", "snn_snia_vs_nonia", "snn_sn_vs_all",
+          "rf_kn_vs_nonkn", "mulens", "roid", "tracklet", "gcvs", "vsx", "DR3Name", "tns",
+          "anomaly_score"),
+    LSST: ("finkclass", "cdsxmatch", "roid", "snn_sn_vs_others", "cats_broad_class", "tns",
+           "vsx", "gcvs", "pred.main_label_classifier", "pred.main_label_crossmatch",
+           "pred.is_sso", "xm.simbad_otype", "xm.tns_type", "xm.gcvs_type",
+           "clf.snnSnVsOthers_score", "clf.cats_class", "clf.cats_score",
+           "clf.earlySNIa_score", "tns_type_recomputed"),
+}
+#: The main ones (top-level fields), shown in tables, JSON lines and webhook summaries.
+MAIN_FINK_FIELDS: dict[str, tuple[str, ...]] = {
+    ZTF: ("finkclass", "cdsxmatch", "rf_snia_vs_nonia", "snn_snia_vs_nonia", "mulens", "roid"),
+    LSST: ("finkclass", "cdsxmatch", "snn_sn_vs_others", "cats_broad_class", "roid"),
+}
+#: Where :func:`fink_class` looks for the one-word Fink label of an alert, in order.
+CLASS_FIELDS: dict[str, tuple[str, ...]] = {
+    ZTF: ("finkclass", "cdsxmatch"),
+    LSST: ("finkclass", "pred.main_label_classifier", "xm.simbad_otype", "cdsxmatch"),
+}
 
 _ZTF_FIELDS = frozenset({"objectId", "candid", "candidate", "prv_candidates"})
 _LSST_FIELDS = frozenset({"diaSource", "prvDiaSources", "diaObject", "diaSourceId", "alertId"})
@@ -53,6 +90,16 @@ def detect_survey(schema_or_alert: Mapping[str, Any]) -> str:
         "candidate) or LSST fields (diaSource, diaObject, diaSourceId/alertId); got "
         f"{sorted(names)[:12]}"
     )
+
+
+def field(alert: Mapping[str, Any], path: str) -> Any:
+    """Value at the dotted ``path`` (``"diaSource.band"``), ``None`` where it stops."""
+    value: Any = alert
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
 
 
 def survey(alert: Mapping[str, Any]) -> str:
@@ -124,11 +171,11 @@ def _tai_to_utc_mjd(mjd_tai: float) -> float:
 def mjd(alert: Mapping[str, Any]) -> float:
     """Observation time as a UTC Modified Julian Date.
 
-    ZTF: ``candidate.jd - 2400000.5``. LSST: ``diaSource.midpointMjdTai`` converted from
+    ZTF: ``candidate.jd - JD_TO_MJD``. LSST: ``diaSource.midpointMjdTai`` converted from
     TAI to UTC (37 s earlier since 2017).
     """
     if detect_survey(alert) == ZTF:
-        return alert["candidate"]["jd"] - 2400000.5
+        return alert["candidate"]["jd"] - JD_TO_MJD
     return _tai_to_utc_mjd(float(alert["diaSource"]["midpointMjdTai"]))
 
 
@@ -137,3 +184,46 @@ def iso_time(alert: Mapping[str, Any]) -> str:
     from astropy.time import Time
 
     return str(Time(mjd(alert), format="mjd", scale="utc").isot)
+
+
+def utc_text(mjd_utc: float | None) -> str | None:
+    """A UTC MJD as ``YYYY-MM-DD HH:MM:SS`` (``None`` for a missing or NaN time)."""
+    if mjd_utc is None or math.isnan(mjd_utc):
+        return None
+    seconds = (mjd_utc - _MJD_UNIX_EPOCH) * 86400.0
+    return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
+def fink_class(alert: Mapping[str, Any], kind: str | None = None) -> Any:
+    """Fink's one-word label of the alert (:data:`CLASS_FIELDS`, first set value that is
+    not ``"Unknown"``; else ``"Unknown"`` if one said so; else ``None``)."""
+    fallback = None
+    for path in CLASS_FIELDS[kind or survey(alert)]:
+        value = field(alert, path)
+        if _missing(value):
+            continue
+        if value != "Unknown":
+            return value
+        fallback = value
+    return fallback
+
+
+def main_fink_fields(alert: Mapping[str, Any], kind: str | None = None) -> dict[str, Any]:
+    """The alert's :data:`MAIN_FINK_FIELDS` that it has (``name -> value``, in order)."""
+    return {f: alert[f] for f in MAIN_FINK_FIELDS[kind or survey(alert)] if f in alert}
+
+
+def file_stem(alert: Mapping[str, Any]) -> str:
+    """``<object id>_<alert id>``, safe as a file name: the one name of an alert's files
+    (its PNG, a data file holding it alone). ``noobject`` stands for an alert that names
+    no object (see :func:`object_id`; LSST solar-system alerts use their ``ssObjectId``).
+
+    Raises :class:`KeyError`/:class:`SchemaError` when the alert has no id.
+    """
+    obj = object_id(alert)
+    text = f"{obj if obj is not None else 'noobject'}_{alert_id(alert)}"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)

@@ -128,9 +128,10 @@ class _Compiler:
             if low in ("dec", "decdeg") or (low.startswith("dec_") and "err" not in low):
                 return (lambda r, c: conv(c["dec"] + r.gauss(0, 1e-5))), True
             if low == "jd" or (low.endswith("jd") and "jd" in low):
+                jd0 = survey.JD_TO_MJD
                 if history:
-                    return (lambda r, c: conv(c["mjd"] + 2400000.5 - r.uniform(1, 300))), True
-                return (lambda r, c: conv(c["mjd"] + 2400000.5)), True
+                    return (lambda r, c: conv(c["mjd"] + jd0 - r.uniform(1, 300))), True
+                return (lambda r, c: conv(c["mjd"] + jd0)), True
             if "mjd" in low:
                 if history:
                     return (lambda r, c: conv(c["mjd"] - r.uniform(1, 300))), True

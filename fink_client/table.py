@@ -14,7 +14,6 @@ come from :mod:`fink_client.survey`, so both surveys answer in the same terms:
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -22,69 +21,12 @@ from typing import Any
 from fink_client import survey as _survey
 from fink_client.errors import SchemaError
 
-#: Fink classification fields of ZTF alerts shown when present (first ones first).
-FINK_FIELDS = (
-    "finkclass",
-    "cdsxmatch",
-    "rf_snia_vs_nonia",
-    "snn_snia_vs_nonia",
-    "mulens",
-    "roid",
-)
-ZTF_FINK_FIELDS = FINK_FIELDS
-
-#: Fink classification fields of Rubin/LSST alerts shown when present.
-LSST_FINK_FIELDS = (
-    "finkclass",
-    "cdsxmatch",
-    "snn_sn_vs_others",
-    "cats_broad_class",
-    "roid",
-)
-
-#: Where ``fink_class`` (the one-word Fink label of an alert) is looked for, in order;
-#: the first value that is set and not ``"Unknown"`` wins.
-_CLASS_FIELDS = {
-    _survey.ZTF: ("finkclass", "cdsxmatch"),
-    _survey.LSST: ("finkclass", "pred.main_label_classifier", "xm.simbad_otype", "cdsxmatch"),
-}
-
 #: AB zero point of a flux in nJy: ``mag = 31.4 - 2.5 log10(flux / nJy)``.
 NJY_AB_ZERO_POINT = 31.4
-
-_MJD_UNIX_EPOCH = 40587.0
 
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _get(alert: Mapping[str, Any], path: str) -> Any:
-    value: Any = alert
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _utc_text(mjd_utc: float | None) -> str | None:
-    if mjd_utc is None or math.isnan(mjd_utc):
-        return None
-    seconds = (mjd_utc - _MJD_UNIX_EPOCH) * 86400.0
-    return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _fink_class(alert: Mapping[str, Any], kind: str) -> Any:
-    fallback = None
-    for path in _CLASS_FIELDS[kind]:
-        value = _get(alert, path)
-        if _missing(value) or value == "":
-            continue
-        if value != "Unknown":
-            return value
-        fallback = value
-    return fallback
 
 
 def alert_fields(alert: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,7 +60,7 @@ def alert_fields(alert: Mapping[str, Any]) -> dict[str, Any]:
         "objectId": safe(_survey.object_id),
         "alertId": safe(_survey.alert_id),
         "mjd": mjd,
-        "time": _utc_text(mjd),
+        "time": _survey.utc_text(mjd),
         "band": safe(_survey.band),
     }
     if ztf:
@@ -131,10 +73,8 @@ def alert_fields(alert: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(fluxerr, (int, float)) and not math.isnan(fluxerr):
                 magerr = 2.5 / math.log(10) * fluxerr / flux
         out.update(mag=mag, magerr=magerr, flux=flux, fluxerr=fluxerr)
-    out.update(ra=rec.get("ra"), dec=rec.get("dec"), fink_class=_fink_class(alert, kind))
-    for field in ZTF_FINK_FIELDS if ztf else LSST_FINK_FIELDS:
-        if field in alert:
-            out[field] = alert[field]
+    out.update(ra=rec.get("ra"), dec=rec.get("dec"), fink_class=_survey.fink_class(alert, kind))
+    out.update(_survey.main_fink_fields(alert, kind))
     return out
 
 
@@ -157,7 +97,7 @@ def alert_row(topic: str | None, alert: Mapping[str, Any]) -> dict[str, str]:
 
     ZTF: ``topic, objectId, candid, date (UTC), band, mag`` then the Fink fields;
     LSST: ``topic, diaObjectId, diaSourceId, date (UTC), band, flux (nJy)`` then the
-    Fink fields (:data:`LSST_FINK_FIELDS`). Times are UTC for both surveys.
+    Fink fields (:data:`fink_client.survey.MAIN_FINK_FIELDS`). Times are UTC for both surveys.
     """
     f = alert_fields(alert)
     ztf = f["survey"] != _survey.LSST
@@ -170,9 +110,8 @@ def alert_row(topic: str | None, alert: Mapping[str, Any]) -> dict[str, str]:
         row["mag"] = _pm(f["mag"], f["magerr"], ".2f")
     else:
         row["flux (nJy)"] = _pm(f["flux"], f["fluxerr"], ".0f")
-    for field in ZTF_FINK_FIELDS if ztf else LSST_FINK_FIELDS:
-        if field in alert:
-            row[field] = _fmt(alert[field])
+    kind = f["survey"] or _survey.ZTF
+    row.update((k, _fmt(v)) for k, v in _survey.main_fink_fields(alert, kind).items())
     return row
 
 

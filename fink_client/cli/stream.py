@@ -47,7 +47,8 @@ from fink_client.errors import AlertError, ConfigError
 from fink_client.io.atomic import clean_stale_temps, remove_open_temps
 from fink_client.offsets import OffsetsClient, parse_target
 from fink_client.sink import FORMATS, DiskSink, StreamStats, check_folder, stream
-from fink_client.table import FINK_FIELDS, alert_row
+from fink_client.survey import LSST, MAIN_FINK_FIELDS, ZTF
+from fink_client.table import alert_fields, alert_row
 
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a tool killed by SIGPIPE
 
@@ -147,24 +148,30 @@ def _clean(value: Any) -> Any:
 
 
 def alert_summary(d: Delivery) -> dict[str, Any]:
-    """Machine-readable summary of one delivered alert (``--json``), ZTF or LSST."""
+    """Machine-readable summary of one delivered alert (``--json``), ZTF or LSST.
+
+    Built from :func:`fink_client.table.alert_fields` (so the ids and the UTC time are
+    those of the table, the PNG and the file names), under the keys of each survey:
+    ZTF ``objectId, candid, jd, magpsf, fid``; LSST ``diaObjectId`` (solar-system alerts:
+    the ``ssObjectId``), ``diaSourceId, midpointMjdTai`` (TAI), ``psfFlux, band``; both
+    ``mjd``/``time`` (UTC) and the survey's main Fink fields present.
+    """
     a = d.alert or {}  # always decoded here: the display never asks for raw deliveries
+    f = alert_fields(a)
     out: dict[str, Any] = {"type": "alert", "topic": d.topic, "partition": d.partition,
-                           "offset": d.offset, "timestamp_ms": d.timestamp}
-    cand = a.get("candidate")
-    if isinstance(cand, dict):
-        out.update(survey="ztf", objectId=a.get("objectId"), candid=a.get("candid"),
-                   jd=cand.get("jd"), magpsf=cand.get("magpsf"), fid=cand.get("fid"))
-    else:
+                           "offset": d.offset, "timestamp_ms": d.timestamp,
+                           "survey": f["survey"]}
+    if f["survey"] == LSST:
         src = a.get("diaSource") or {}
-        obj = a.get("diaObject") or {}
-        out.update(survey="lsst", diaObjectId=obj.get("diaObjectId"),
-                   diaSourceId=a.get("diaSourceId") or src.get("diaSourceId"),
-                   midpointMjdTai=src.get("midpointMjdTai"), psfFlux=src.get("psfFlux"),
-                   band=src.get("band"))
-    for field in FINK_FIELDS:
-        if field in a:
-            out[field] = a[field]
+        out.update(diaObjectId=f["objectId"], diaSourceId=f["alertId"],
+                   midpointMjdTai=src.get("midpointMjdTai"), psfFlux=f["flux"],
+                   band=f["band"])
+    else:
+        cand = a.get("candidate") or {}
+        out.update(objectId=f["objectId"], candid=f["alertId"], jd=cand.get("jd"),
+                   magpsf=f["mag"], fid=cand.get("fid"))
+    out.update(mjd=f["mjd"], time=f["time"])
+    out.update((k, f[k]) for k in MAIN_FINK_FIELDS[f["survey"] or ZTF] if k in f)
     return {k: _clean(v) for k, v in out.items()}
 
 

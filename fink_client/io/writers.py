@@ -21,7 +21,8 @@ deterministic:
 - with ``topic``/``partition``/``offsets`` (one offset per alert, one partition per
   call): ``<topic>-p<partition>-o<first>-<last>.<ext>`` (offsets zero-padded to 12
   digits so that names sort in offset order);
-- otherwise, one alert: ``<objectId>_<alertId>.<ext>`` (ZTF ``objectId_candid``);
+- otherwise, one alert: ``<objectId>_<alertId>.<ext>`` (ZTF ``objectId_candid``; the
+  stem of :func:`fink_client.survey.file_stem`, as the alert's PNG);
   several: ``<objectId>_<alertId>+<n-1>-<digest>.<ext>`` where the digest covers every
   alert id (or the full content when the alerts have no survey id).
 
@@ -342,8 +343,7 @@ class AlertWriter:
             for alert in chunk:
                 digest.update(jsonlines.encode_alert(alert))
             return f"alerts-{len(chunk)}-{digest.hexdigest()[:16]}"
-        obj, aid = ids[0]
-        base = _safe(f"{obj if obj is not None else 'noobject'}_{aid}")
+        base = survey.file_stem(chunk[0])  # the alert's PNG has the same stem
         if len(chunk) == 1:
             return base
         tag = hashlib.sha256(repr(ids).encode()).hexdigest()[:12]

@@ -1,5 +1,7 @@
 """Shared pieces of :mod:`fink_client.viz`: errors, survey detection, sizes, colours.
 
+What an alert means (survey, ids, times, bands) comes from :mod:`fink_client.survey`.
+
 Figures are built with :class:`matplotlib.figure.Figure` directly, never through
 ``pyplot``: they need no display and no GUI backend (they render with Agg when saved),
 they are not kept alive by pyplot's global figure registry (no leak when a stream
@@ -16,7 +18,8 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
 
-from fink_client.errors import AlertError
+from fink_client import survey
+from fink_client.errors import AlertError, SchemaError
 
 #: Resolution of every figure made here; sizes below are in inches, so a figure's PNG is
 #: ``figsize * DPI`` pixels (e.g. the summary is 1200 x 900).
@@ -24,9 +27,6 @@ DPI = 100
 CUTOUTS_FIGSIZE = (9.0, 3.4)
 LIGHTCURVE_FIGSIZE = (8.0, 4.5)
 SUMMARY_FIGSIZE = (12.0, 9.0)
-
-#: ZTF filter ids (``candidate.fid``) to band names.
-ZTF_BANDS = {1: "g", 2: "r", 3: "i"}
 
 #: Colour per band, ZTF and Rubin/LSST (u g r i z y).
 BAND_COLOURS = {
@@ -51,22 +51,25 @@ class CutoutError(VizError):
 
 
 def survey_of(alert: Mapping[str, Any]) -> str:
-    """``"ztf"`` or ``"lsst"`` from the alert's top-level fields.
+    """``"ztf"`` or ``"lsst"``, as :func:`fink_client.survey.detect_survey` tells.
 
-    ZTF alerts have a ``candidate`` record, Rubin/LSST alerts a ``diaSource`` record.
-    Raises :class:`VizError` when neither is there (not an alert we know how to draw).
+    Raises :class:`VizError` for something that is not an alert of either survey.
     """
     if not isinstance(alert, Mapping):
         raise VizError(f"an alert is a dict, not {type(alert).__name__}")
-    if isinstance(alert.get("diaSource"), Mapping):
-        return "lsst"
-    if isinstance(alert.get("candidate"), Mapping):
-        return "ztf"
-    raise VizError(
-        "not a ZTF or Rubin/LSST alert: it has neither a 'candidate' nor a 'diaSource' "
-        f"record (top-level fields: {', '.join(list(alert)[:12])})",
-        field="candidate",
-    )
+    try:
+        kind = survey.detect_survey(alert)
+    except SchemaError:
+        raise VizError(
+            "not a ZTF or Rubin/LSST alert: it has neither ZTF fields (a 'candidate' record, "
+            "objectId, candid) nor a 'diaSource' record (top-level fields: "
+            f"{', '.join(list(alert)[:12])})",
+            field="candidate",
+        ) from None
+    record = "candidate" if kind == survey.ZTF else "diaSource"
+    if not isinstance(alert.get(record), Mapping):
+        raise VizError(f"the alert's '{record}' record is null or not a record", field=record)
+    return kind
 
 
 def is_missing(value: Any) -> bool:

@@ -23,17 +23,15 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from fink_client.survey import JD_TO_MJD, ZTF_BANDS
 from fink_client.viz._common import (
     BAND_COLOURS,
     LIGHTCURVE_FIGSIZE,
-    ZTF_BANDS,
     VizError,
     figure_of,
     new_figure,
     survey_of,
 )
-
-JD_TO_MJD = 2400000.5
 
 ZTF_COLUMNS = ["mjd", "jd", "band", "fid", "magpsf", "sigmapsf", "diffmaglim", "isdiffpos",
                "detected", "candid", "source"]

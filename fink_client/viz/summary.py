@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from astropy.coordinates import Angle
 from astropy.time import Time
 from matplotlib.figure import Figure
 
+from fink_client import survey
 from fink_client.io.atomic import atomic_write
 from fink_client.viz._common import (
     DPI,
@@ -29,28 +29,6 @@ from fink_client.viz._common import (
 from fink_client.viz.cutouts import plot_cutouts
 from fink_client.viz.lightcurve import plot_lightcurve
 
-#: Fink fields shown in the header when present (dotted = nested record field).
-ZTF_FINK_FIELDS: tuple[str, ...] = (
-    "finkclass", "cdsxmatch", "rf_snia_vs_nonia", "snn_snia_vs_nonia", "snn_sn_vs_all",
-    "rf_kn_vs_nonkn", "mulens", "roid", "tracklet", "gcvs", "vsx", "DR3Name", "tns",
-    "anomaly_score",
-)
-LSST_FINK_FIELDS: tuple[str, ...] = (
-    "finkclass", "cdsxmatch", "roid", "snn_sn_vs_others", "cats_broad_class", "tns", "vsx",
-    "gcvs", "pred.main_label_classifier", "pred.main_label_crossmatch", "pred.is_sso",
-    "xm.simbad_otype", "xm.tns_type", "xm.gcvs_type", "clf.snnSnVsOthers_score",
-    "clf.cats_class", "clf.cats_score", "clf.earlySNIa_score", "tns_type_recomputed",
-)
-
-
-def _get(alert: Mapping[str, Any], path: str) -> Any:
-    value: Any = alert
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
@@ -62,53 +40,56 @@ def _fmt(value: Any) -> str:
 
 
 def alert_ids(alert: Mapping[str, Any]) -> tuple[str, str]:
-    """``(object id, alert id)``: ZTF ``objectId, candid``; LSST ``diaObjectId, diaSourceId``.
+    """``(object id, alert id)`` as text, from :mod:`fink_client.survey`: ZTF ``objectId,
+    candid``; LSST ``diaObjectId`` (solar-system alerts: ``ssObjectId``), ``diaSourceId``
+    (``alertId`` in 7.x).
 
     Raises :class:`VizError` naming the field when one is missing.
     """
-    if survey_of(alert) == "ztf":
-        pairs = (("objectId", alert.get("objectId")),
-                 ("candid", alert.get("candid", _get(alert, "candidate.candid"))))
-    else:
-        obj = _get(alert, "diaSource.diaObjectId")
-        if is_missing(obj):
-            obj = _get(alert, "diaObject.diaObjectId")
-        if is_missing(obj):  # solar-system objects have no diaObject
-            obj = _get(alert, "diaSource.ssObjectId")
-        pairs = (("diaSource.diaObjectId", obj),
-                 ("diaSource.diaSourceId", _get(alert, "diaSource.diaSourceId")))
-    for field, value in pairs:
-        if is_missing(value):
-            raise VizError("alert has no identifier", field=field)
-    return str(pairs[0][1]), str(pairs[1][1])
+    ztf = survey_of(alert) == survey.ZTF
+    try:
+        obj: Any = survey.object_id(alert)
+    except (KeyError, TypeError):
+        obj = None
+    if is_missing(obj):
+        raise VizError("alert has no identifier",
+                       field="objectId" if ztf else "diaObject.diaObjectId")
+    try:
+        aid: Any = survey.alert_id(alert)
+    except (KeyError, TypeError):
+        aid = None
+    if is_missing(aid):
+        raise VizError("alert has no identifier", field="candid" if ztf else "diaSourceId")
+    return str(obj), str(aid)
 
 
 def alert_header(alert: Mapping[str, Any]) -> dict[str, Any]:
     """What the summary header shows, as a dict.
 
-    Keys: ``survey``, ``objectId``, ``alertId``, ``mjd``, ``time_scale`` (UTC for ZTF,
-    TAI for LSST), ``time_utc`` (ISO), ``ra``, ``dec`` (degrees) and ``fink`` (a dict
-    of the Fink classification fields present and not null, in a fixed order).
+    Keys: ``survey``, ``objectId``, ``alertId``, ``mjd`` (in the survey's time scale),
+    ``time_scale`` (UTC for ZTF, TAI for LSST), ``time_utc`` (ISO, from
+    :func:`fink_client.survey.mjd`), ``ra``, ``dec`` (degrees) and ``fink`` (a dict of
+    the Fink classification fields present and not null, in the order of
+    :data:`fink_client.survey.FINK_FIELDS`).
     """
-    survey = survey_of(alert)
+    kind = survey_of(alert)
     try:
         object_id, alert_id = alert_ids(alert)
     except VizError:
         object_id, alert_id = "?", "?"
-    if survey == "ztf":
+    if kind == survey.ZTF:
         rec = alert["candidate"]
         jd = rec.get("jd")
-        mjd = None if jd is None else jd - 2400000.5
-        time_utc = None if jd is None else Time(jd, format="jd", scale="utc").iso
-        scale, names = "UTC", ZTF_FINK_FIELDS
+        mjd = None if jd is None else jd - survey.JD_TO_MJD
+        scale = "UTC"
     else:
         rec = alert["diaSource"]
         mjd = rec.get("midpointMjdTai")
-        time_utc = None if mjd is None else Time(mjd, format="mjd", scale="tai").utc.iso
-        scale, names = "TAI", LSST_FINK_FIELDS
-    fink = {name: _get(alert, name) for name in names}
+        scale = "TAI"
+    time_utc = None if mjd is None else Time(survey.mjd(alert), format="mjd", scale="utc").iso
+    fink = {name: survey.field(alert, name) for name in survey.FINK_FIELDS[kind]}
     return {
-        "survey": survey,
+        "survey": kind,
         "objectId": object_id,
         "alertId": alert_id,
         "mjd": mjd,
@@ -156,7 +137,7 @@ def summary_figure(alert: Mapping[str, Any], *, stretch: str = "arcsinh") -> Fig
     The header gives objectId (LSST: diaObjectId), the alert id, the time (UTC, and MJD
     in the survey's time scale), RA/Dec and the Fink classification fields present
     (``cdsxmatch``, ``rf_snia_vs_nonia``, ``snn_snia_vs_nonia``, ``mulens``, ``roid``,
-    ``finkclass``, ... see :data:`ZTF_FINK_FIELDS` / :data:`LSST_FINK_FIELDS`).
+    ``finkclass``, ... see :data:`fink_client.survey.FINK_FIELDS`).
     Missing parts are drawn as notes, never raised (see the module docstring).
     """
     header = alert_header(alert)
@@ -183,9 +164,10 @@ def summary_figure(alert: Mapping[str, Any], *, stretch: str = "arcsinh") -> Fig
 
 
 def png_name(alert: Mapping[str, Any]) -> str:
-    """Unique, deterministic file name ``<objectId>_<alertId>.png`` for an alert."""
-    object_id, alert_id = alert_ids(alert)
-    return re.sub(r"[^A-Za-z0-9._-]", "_", f"{object_id}_{alert_id}") + ".png"
+    """Unique, deterministic file name ``<objectId>_<alertId>.png`` for an alert: the
+    stem of :func:`fink_client.survey.file_stem`, as for the alert's data file."""
+    alert_ids(alert)  # a VizError naming the missing id
+    return survey.file_stem(alert) + ".png"
 
 
 def save_summary_png(alert: Mapping[str, Any], folder: str | Path, *,
