@@ -1,90 +1,25 @@
 """``finkctl auth register|show|remove``: the per-user credentials file.
 
-Also holds the helpers that ``topics``, ``stream`` and ``offsets`` use to build their
-Kafka config from the credentials file, the environment and a few flags. Passwords
-are never taken from the command line (they would show in ``ps``): they come from the
-file, ``$FINK_PASSWORD``, ``--password-stdin`` or a no-echo prompt.
+Passwords are never taken from the command line (they would show in ``ps``): they come
+from ``--password-stdin``, ``$FINK_PASSWORD`` or a no-echo prompt. The commands that
+read with these credentials build their config with :mod:`fink_client.cli.options`.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import os
 import sys
-from typing import Any
 
 from fink_client import credentials
-from fink_client.cli.common import add_json_flag, print_json, seconds
-from fink_client.config import DEFAULT_SERVERS, is_secret_key
-from fink_client.errors import ConfigError, CredentialsError
+from fink_client.cli.errors import UsageError
+from fink_client.cli.options import add_json_flag, librdkafka_logger, seconds
+from fink_client.cli.output import print_json
+from fink_client.config import DEFAULT_SERVERS
+from fink_client.errors import CredentialsError
 
 
-class UsageError(ConfigError):
-    """A usage error found after parsing (exit code 2)."""
-
-    usage = True
-
-
-# -- helpers shared by the Kafka subcommands ---------------------------------------------
-def add_connection_flags(parser: argparse.ArgumentParser) -> None:
-    """``--survey``, ``--servers``, ``--group-id``, ``--connect-timeout`` (no password flag)."""
-    g = parser.add_argument_group("connection (defaults: `finkctl auth register`, FINK_* env)")
-    g.add_argument("--survey", choices=credentials.SURVEYS,
-                   help="whose credentials to use (default: the only registered one, or ztf)")
-    g.add_argument("--servers", help="Kafka bootstrap servers host:port[,host:port]")
-    g.add_argument("--group-id", help="consumer group (overrides the registered one)")
-    g.add_argument("--connect-timeout", type=seconds, default=None, metavar="S",
-                   help="seconds to wait for the servers before failing (default 15)")
-    g.add_argument("-X", dest="kafka_options", action="append", default=[],
-                   metavar="KEY=VALUE",
-                   help="extra librdkafka setting, repeatable (e.g. -X session.timeout.ms=6000)")
-
-
-def kafka_options(pairs: list[str]) -> dict[str, str]:
-    """``-X key=value`` flags as a dict; secrets are refused (they would show in ``ps``)."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UsageError(f"-X expects KEY=VALUE, not {pair!r}")
-        if is_secret_key(key):
-            raise UsageError(f"-X {key}=...: never put a secret on the command line (it shows "
-                             "in the process list); register passwords with `finkctl auth "
-                             "register`, give private keys as files (-X ssl.key.location=...)")
-        out[key] = value
-    return out
-
-
-def user_config(args: argparse.Namespace) -> dict[str, Any]:
-    """fink-client config from the credentials file, FINK_* variables and the flags."""
-    creds = credentials.resolve(
-        args.survey, {"servers": args.servers, "group_id": args.group_id}
-    )
-    if not creds.servers:
-        raise CredentialsError(
-            f"no server known for survey {creds.survey!r}: give --servers, set FINK_SERVERS "
-            f"or register one with `finkctl auth register --survey {creds.survey} --servers ...`"
-        )
-    extra: dict[str, Any] = {"logger": logging.getLogger("fink_client.librdkafka")}
-    if args.connect_timeout is not None:
-        if args.connect_timeout <= 0:
-            raise UsageError("--connect-timeout must be positive")
-        extra["connect_timeout"] = args.connect_timeout
-    extra.update(kafka_options(getattr(args, "kafka_options", [])))
-    return creds.to_config(**extra)
-
-
-def quiet_librdkafka(verbose: int) -> None:
-    """librdkafka's own log lines (retries, auth failures) only with ``-v``."""
-    logging.getLogger("fink_client.librdkafka").setLevel(
-        logging.DEBUG if verbose >= 2 else logging.WARNING if verbose else logging.CRITICAL
-    )
-
-
-# -- the auth subcommand -----------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``auth`` and its ``register``, ``show`` and ``remove`` actions."""
     p = sub.add_parser(
@@ -176,9 +111,7 @@ def run_register(args: argparse.Namespace) -> int:
 
         cfg = credentials.Credentials(args.survey, username, password, group_id,
                                       servers or DEFAULT_SERVERS[args.survey])
-        conf = cfg.to_config(connect_timeout=args.connect_timeout,
-                             logger=logging.getLogger("fink_client.librdkafka"))
-        quiet_librdkafka(getattr(args, "verbose", 0))
+        conf = cfg.to_config(connect_timeout=args.connect_timeout, logger=librdkafka_logger())
         with OffsetsClient(conf) as oc:
             topics = oc.list_topics()
         print(f"connected as {username}: {len(topics)} topic(s) readable", file=sys.stderr)

@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fink_client.cli.common import seconds
+from fink_client.cli.errors import EXIT_OK, EXIT_RUNTIME
+from fink_client.cli.options import add_json_flag, seconds
 from fink_client.errors import BrokerError
 from fink_client.localkafka import (
     DEMO_PASSWORD,
@@ -34,9 +35,6 @@ from fink_client.localkafka import (
     pid_is_kafka,
     stop_pid,
 )
-
-EXIT_OK = 0
-EXIT_RUNTIME = 1
 
 STATE_FILE = "state.json"
 
@@ -57,16 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "Needs Java 17+ and Maven (jars are fetched once from Maven Central)."
         ),
     )
-
-    def usage(_args: argparse.Namespace) -> int:
-        parser.print_help(sys.stderr)
-        return 2
-
-    parser.set_defaults(func=usage)
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+        add_json_flag(p)
         p.add_argument(
             "--state-dir",
             type=Path,

@@ -14,7 +14,8 @@ import argparse
 import time
 from pathlib import Path
 
-from fink_client.cli.common import add_json_flag, print_json
+from fink_client.cli.options import add_json_flag
+from fink_client.cli.output import print_json
 from fink_client.consumer import AlertConsumer, Delivery
 from fink_client.localkafka import DEMO_PASSWORD, DEMO_USER, LocalKafka
 from fink_client.replay import replay

@@ -7,8 +7,8 @@ import argparse
 import os
 from pathlib import Path
 
-from fink_client.cli.auth import UsageError
-from fink_client.cli.common import seconds
+from fink_client.cli.errors import UsageError
+from fink_client.cli.options import seconds
 from fink_client.errors import ConfigError
 from fink_client.hooks import ExecHook, Hook, HookRunner, WebhookHook
 

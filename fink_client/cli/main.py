@@ -4,7 +4,9 @@ Each subcommand lives in its own module ``fink_client.cli.<name>`` that defines
 ``register(subparsers) -> argparse.ArgumentParser``; the parser it returns must set
 ``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an exit code).
 
-Exit codes (README "The `finkctl` command"): 0 ok, 1 runtime error, 2 usage error.
+Exit codes (README "The `finkctl` command", defined in :mod:`fink_client.cli.errors`):
+0 ok, 1 runtime error, 2 usage error (argparse's, or a :class:`UsageError` a command
+raises), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,11 +17,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from fink_client.errors import AlertError, ConfigError
-
-EXIT_OK = 0
-EXIT_RUNTIME = 1
-EXIT_USAGE = 2
+from fink_client.cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, UsageError
+from fink_client.cli.options import set_librdkafka_verbosity
+from fink_client.errors import AlertError
 
 # Order is the order shown by --help.
 SUBCOMMANDS: tuple[str, ...] = ("auth", "topics", "stream", "transfer", "offsets", "show",
@@ -49,21 +49,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # librdkafka retries noisily (one line per failed attempt): shown only with -vv.
-    logging.getLogger("fink_client.librdkafka").setLevel(
-        logging.DEBUG if args.verbose >= 2 else logging.CRITICAL
-    )
+    set_librdkafka_verbosity(args.verbose)
     try:
         return int(args.func(args) or 0)
-    except ConfigError as exc:
+    except UsageError as exc:
         print(f"finkctl: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if getattr(exc, "usage", False) else EXIT_RUNTIME
+        return EXIT_USAGE
     except AlertError as exc:
         print(f"finkctl: error: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
     except KeyboardInterrupt:
         print("finkctl: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except OSError as exc:
         print(f"finkctl: error: {exc}", file=sys.stderr)
         return EXIT_RUNTIME

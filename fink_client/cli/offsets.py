@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from fink_client.cli.auth import UsageError, add_connection_flags, quiet_librdkafka, user_config
-from fink_client.cli.common import add_json_flag, print_json
-from fink_client.cli.topics import format_offsets
+from fink_client.cli.errors import UsageError
+from fink_client.cli.options import add_connection_flags, add_json_flag, user_config
+from fink_client.cli.output import format_offsets, print_json
 from fink_client.errors import ConfigError
 from fink_client.offsets import OffsetsClient, parse_target
 
@@ -40,7 +40,6 @@ def run(args: argparse.Namespace) -> int:
             target = parse_target(args.reset)
         except ConfigError as exc:
             raise UsageError(f"--reset: {exc.reason}") from None
-    quiet_librdkafka(getattr(args, "verbose", 0))
     config = user_config(args)
     with OffsetsClient(config) as oc:
         before = oc.describe(args.topics)

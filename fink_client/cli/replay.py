@@ -5,13 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from fink_client.cli.common import (
-    add_json_flag,
-    add_server_flags,
-    positive_int,
-    positive_number,
-    print_json,
-)
+from fink_client.cli.options import add_json_flag, add_server_flags, positive_int, positive_number
+from fink_client.cli.output import print_json
 from fink_client.errors import BrokerUnreachableError, ConfigError
 from fink_client.replay import WIRE_FORMATS, replay
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from fink_client import schemas
-from fink_client.cli.auth import add_connection_flags, quiet_librdkafka, user_config
-from fink_client.cli.common import add_json_flag, print_json, seconds
+from fink_client.cli.errors import UsageError
+from fink_client.cli.options import add_connection_flags, add_json_flag, seconds, user_config
+from fink_client.cli.output import print_json
 from fink_client.errors import CredentialsError, SchemaError, UnknownTopicError
 
 ALERT_SUFFIXES = (".avro", ".gz", ".parquet", ".jsonl")
@@ -159,7 +159,6 @@ def resolve_schema(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         return schemas.load(source), f"bundled schema {source}"
     if _looks_like_path(source):
         raise SchemaError("no such file, and not a bundled schema name", path=source)
-    quiet_librdkafka(getattr(args, "verbose", 0))
     try:
         cfg = user_config(args)
     except CredentialsError as exc:
@@ -175,8 +174,7 @@ def run(args: argparse.Namespace) -> int:
     from fink_client.viz import format_schema_tree, schema_fields
 
     if args.depth is not None and args.depth < 1:
-        print("finkctl schema: error: --depth must be at least 1", file=sys.stderr)
-        return 2
+        raise UsageError("--depth must be at least 1")
     if args.source is None:
         names = list(schemas.bundled())
         if args.json:

@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fink_client.cli.common import add_json_flag, print_json
+from fink_client.cli.errors import EXIT_OK, EXIT_RUNTIME, UsageError
+from fink_client.cli.options import add_json_flag
+from fink_client.cli.output import print_json
 from fink_client.errors import AlertError
 
 KINDS = ("summary", "cutouts", "lightcurve")
@@ -63,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from fink_client.io import AlertReader
 
     if args.limit is not None and args.limit < 1:
-        print("finkctl show: error: --limit must be positive", file=sys.stderr)
-        return 2
+        raise UsageError("--limit must be positive")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
@@ -85,4 +86,4 @@ def run(args: argparse.Namespace) -> int:
         print_json({"written": written, "failed": failed})
     elif not written and not failed:
         print("no alert found", file=sys.stderr)
-    return 1 if failed else 0
+    return EXIT_RUNTIME if failed else EXIT_OK

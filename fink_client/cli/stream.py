@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import json
@@ -39,18 +40,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fink_client.cli.auth import UsageError, add_connection_flags, quiet_librdkafka, user_config
-from fink_client.cli.common import add_json_flag, print_json, seconds
+from fink_client.cli.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, UsageError
 from fink_client.cli.hooks import add_hook_flags, hook_from_args, hook_runner
+from fink_client.cli.options import add_connection_flags, add_json_flag, seconds, user_config
+from fink_client.cli.output import print_json
 from fink_client.consumer import AlertConsumer, Delivery
 from fink_client.errors import AlertError, ConfigError
+from fink_client.hooks import Hook, HookSink
 from fink_client.io.atomic import clean_stale_temps, remove_open_temps
 from fink_client.offsets import OffsetsClient, parse_target
 from fink_client.sink import FORMATS, DiskSink, StreamStats, check_folder, stream
 from fink_client.survey import LSST, MAIN_FINK_FIELDS, ZTF
 from fink_client.table import alert_fields, alert_row
-
-EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a tool killed by SIGPIPE
 
 STATUS_EVERY = 2.0  # seconds between end-offset refreshes (plain status lines: every 5 s)
 
@@ -118,7 +119,7 @@ class Stopper:
             with contextlib.suppress(OSError):
                 os.write(2, b"\nfinkctl stream: aborted; nothing more committed (the alerts "
                             b"not yet saved come again next run)\n")
-            os._exit(130)
+            os._exit(EXIT_INTERRUPTED)
         self.signal = signal.Signals(signum).name
         sys.stderr.write(f"\nfinkctl stream: {self.signal}: finishing the current file and "
                          "committing (Ctrl-C again to abort)\n")
@@ -423,92 +424,110 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Stream alerts until the limit, the end, the timeout or a signal."""
+@dataclasses.dataclass
+class _Plan:
+    """What a run was asked to do, checked before anything connects."""
+
+    target: Any  # where --start-at moves the group, or None
+    hook: Hook | None
+    config: dict[str, Any]
+    save: Path | None
+    dead: Path | None
+    schema: dict[str, Any] | None
+    dead_before: int
+
+    @property
+    def plain(self) -> bool:
+        """No sink of its own: the alerts go to the display."""
+        return self.save is None and self.hook is None
+
+
+def _plan(args: argparse.Namespace) -> _Plan:
+    """Options checked, config built, folders ready (dead-letter leftovers cleaned)."""
     target = _validate(args)
     hook = hook_from_args(args)
-    quiet_librdkafka(getattr(args, "verbose", 0))
     config = user_config(args)
     save = check_folder(args.save) if args.save else None
     dead = Path(args.dead_letter).expanduser() if args.dead_letter else None
-    dead_letter = None
     if dead is not None:
-        from fink_client.io.deadletter import DeadLetter
-
         check_folder(dead)
         clean_stale_temps(dead)
-        dead_letter = DeadLetter(dead)
     schema = None
     if args.schema:
         from fink_client.wire import load_schema
 
         schema = load_schema(Path(args.schema))
-    dead_before = _count_dead(dead)
+    return _Plan(target, hook, config, save, dead, schema, _count_dead(dead))
 
-    oc = OffsetsClient(config)
+
+def _positions(plan: _Plan, topics: Sequence[str]) -> list[Any]:
+    """Move the group to ``--start-at`` first; where each partition starts and ends."""
+    oc = OffsetsClient(plan.config)
     try:
-        names = [t for t in args.topics if not t.startswith("^")]
-        if target is not None:
-            oc.reset(names, target)
-        report = oc.describe(names) if names else []
+        names = [t for t in topics if not t.startswith("^")]
+        if plan.target is not None:
+            oc.reset(names, plan.target)
+        return oc.describe(names) if names else []
     finally:
         oc.close()
+
+
+def _sink(args: argparse.Namespace, plan: _Plan, consumer: AlertConsumer,
+          display: Display) -> Any:
+    """Where the alerts go: files (``--save``), hooks, or the display; each stores an
+    offset only once its alert reached it."""
+    if plan.save is not None:
+        from fink_client.io.deadletter import DeadLetter
+
+        dead_letter = DeadLetter(plan.dead) if plan.dead is not None else None
+        return DiskSink(consumer, plan.save, args.format or "avro", schema=plan.schema,
+                        batch_size=args.batch_size, dead_letter=dead_letter,
+                        png_folder=plan.save / "png" if args.png else None)
+    if plan.hook is not None:
+        return HookSink(consumer, hook_runner(args, plan.hook, plan.dead))
+    return DisplaySink(consumer, display)
+
+
+def _consume(args: argparse.Namespace, plan: _Plan, report: list[Any],
+             lag: LagMeter) -> tuple[StreamStats, Any]:
+    """The stream loop until the limit, the end, the timeout or a signal; the consumer
+    closed (committing what the sink stored, nothing else)."""
     starts = {(r.topic, r.partition): r.position for r in report}
     ends = {(r.topic, r.partition): r.high for r in report}
-
-    plain = save is None and hook is None  # no sink of its own: alerts go to the display
-    on_error = "skip" if dead is not None or plain else "raise"
-    lag = LagMeter(config, report)
     stopper = Stopper()
-    sink: Any = None
-    stats = None
+    on_error = "skip" if plan.dead is not None or plan.plain else "raise"
+    consumer = AlertConsumer(args.topics, plan.config, plan.schema, on_error=on_error,
+                             dead_letter=plan.dead, auto_store=False)
+    display = Display(json_mode=args.json, show_alerts=plan.plain, lag=lag,
+                      should_stop=stopper.stopped)
     try:
-        # Offsets are stored only by the sinks, once an alert reached its destination.
-        consumer = AlertConsumer(args.topics, config, schema, on_error=on_error,
-                                 dead_letter=dead, auto_store=False)
-        display = Display(json_mode=args.json, show_alerts=plain, lag=lag,
-                          should_stop=stopper.stopped)
-        try:
-            if save is not None:
-                sink = DiskSink(consumer, save, args.format or "avro", schema=schema,
-                                batch_size=args.batch_size, dead_letter=dead_letter,
-                                png_folder=Path(save) / "png" if args.png else None)
-            elif hook is not None:  # stores an offset once its hook succeeded
-                from fink_client.hooks import HookSink
-
-                sink = HookSink(consumer, hook_runner(args, hook, dead))
-            else:
-                sink = DisplaySink(consumer, display)
-            files = (lambda: len(sink.files)) if save is not None else (lambda: None)
-            with stopper:
-                stats = stream(
-                    consumer, sink=sink, limit=args.limit, starts=starts,
-                    ends=ends if args.until_end else None, idle_timeout=args.timeout,
-                    should_stop=stopper.stopped,
-                    on_alerts=lambda got, st: display.update(got, st, files()),
-                )
-                if stopper.signal:
-                    stats.reason = stopper.signal
-        finally:
-            display.close()
-            consumer.close()  # commits what the sink stored, nothing else
-    except BrokenPipeError:
-        _silence_stdout()  # the reader left: quiet, as a Unix tool killed by SIGPIPE
-        return EXIT_BROKEN_PIPE
-    except StdoutError:
-        _silence_stdout()
-        raise
+        sink = _sink(args, plan, consumer, display)
+        files = (lambda: len(sink.files)) if plan.save is not None else (lambda: None)
+        with stopper:
+            stats = stream(
+                consumer, sink=sink, limit=args.limit, starts=starts,
+                ends=ends if args.until_end else None, idle_timeout=args.timeout,
+                should_stop=stopper.stopped,
+                on_alerts=lambda got, st: display.update(got, st, files()),
+            )
+            if stopper.signal:
+                stats.reason = stopper.signal
     finally:
-        lag.close()
+        display.close()
+        consumer.close()
+    return stats, sink
 
-    summary = {
+
+def _report(args: argparse.Namespace, plan: _Plan, stats: StreamStats, sink: Any) -> int:
+    """The end-of-run summary: a JSON object on stdout (``--json``) or a line on stderr."""
+    summary: dict[str, Any] = {
         "type": "summary", "alerts": stats.count, "seconds": round(stats.elapsed, 3),
         "rate": round(stats.rate, 1), "stopped": stats.reason,
-        "group_id": config["group_id"],
-        "files": [str(p) for p in sink.files] if save is not None else [],
-        "dead_letters": _count_dead(dead) - dead_before,
+        "group_id": plan.config["group_id"],
+        "files": [str(p) for p in sink.files] if plan.save is not None else [],
+        "dead_letters": _count_dead(plan.dead) - plan.dead_before,
     }
-    if hook is not None:
+    if plan.hook is not None:
         runner = sink.runner
         summary["hooks"] = {"succeeded": runner.succeeded, "dead_lettered": runner.dead_lettered,
                             "tries": runner.attempts}
@@ -518,11 +537,29 @@ def run(args: argparse.Namespace) -> int:
         except BrokenPipeError:  # offsets are committed already; the reader left
             _silence_stdout()
             return EXIT_BROKEN_PIPE
-    else:
-        where = f" into {len(summary['files'])} file(s) in {save}" if save else ""
-        dl = f", {summary['dead_letters']} dead-lettered in {dead}" if summary["dead_letters"] \
-            else ""
-        print(f"finkctl stream: {stats.count} alerts{where} in {stats.elapsed:.1f} s "
-              f"({stats.rate:.1f}/s){dl}; stopped: {stats.reason}; offsets committed",
-              file=sys.stderr)
+        return 0
+    where = f" into {len(summary['files'])} file(s) in {plan.save}" if plan.save else ""
+    dl = (f", {summary['dead_letters']} dead-lettered in {plan.dead}"
+          if summary["dead_letters"] else "")
+    print(f"finkctl stream: {stats.count} alerts{where} in {stats.elapsed:.1f} s "
+          f"({stats.rate:.1f}/s){dl}; stopped: {stats.reason}; offsets committed",
+          file=sys.stderr)
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Stream alerts until the limit, the end, the timeout or a signal."""
+    plan = _plan(args)
+    report = _positions(plan, args.topics)
+    lag = LagMeter(plan.config, report)
+    try:
+        stats, sink = _consume(args, plan, report, lag)
+    except BrokenPipeError:
+        _silence_stdout()  # the reader left: quiet, as a Unix tool killed by SIGPIPE
+        return EXIT_BROKEN_PIPE
+    except StdoutError:
+        _silence_stdout()
+        raise
+    finally:
+        lag.close()
+    return _report(args, plan, stats, sink)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from fink_client.cli.auth import add_connection_flags, quiet_librdkafka, user_config
-from fink_client.cli.common import add_json_flag, print_json
-from fink_client.offsets import OffsetsClient, PartitionOffsets
+from fink_client.cli.options import add_connection_flags, add_json_flag, user_config
+from fink_client.cli.output import format_offsets, print_json
+from fink_client.offsets import OffsetsClient
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -27,26 +27,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def format_offsets(rows: list[PartitionOffsets]) -> str:
-    """Aligned text table of partition offsets (shared with ``finkctl offsets``)."""
-    header = ("topic", "partition", "committed", "earliest", "end", "lag")
-    cells = [header] + [
-        (r.topic, str(r.partition), "-" if r.committed is None else str(r.committed),
-         str(r.low), str(r.high), str(r.lag))
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = [
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
-                  enumerate(zip(row, widths, strict=True)))
-        for row in cells
-    ]
-    return "\n".join(lines)
-
-
 def run(args: argparse.Namespace) -> int:
     """List topics (and offsets with --lag)."""
-    quiet_librdkafka(getattr(args, "verbose", 0))
     config = user_config(args)
     with OffsetsClient(config) as oc:
         topics = oc.list_topics()
