@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from fink_client.survey import JD_TO_MJD, ZTF_BANDS
+from fink_client.survey import JD_TO_MJD, ZTF, ZTF_BANDS
 from fink_client.viz._common import (
     BAND_COLOURS,
     LIGHTCURVE_FIGSIZE,
@@ -106,14 +106,14 @@ def lightcurve(alert: Mapping[str, Any]) -> pd.DataFrame:
     row whose ``source`` is ``candidate`` / ``diaSource``.
     """
     survey = survey_of(alert)
-    table = _ztf_table(alert) if survey == "ztf" else _lsst_table(alert)
+    table = _ztf_table(alert) if survey == ZTF else _lsst_table(alert)
     table = table.sort_values("mjd", kind="stable", ignore_index=True)
     table.attrs["survey"] = survey
     return table
 
 
 def _has_history(alert: Mapping[str, Any], survey: str) -> bool:
-    if survey == "ztf":
+    if survey == ZTF:
         return bool(_records(alert.get("prv_candidates")))
     return bool(_records(alert.get("prvDiaSources")) or _records(alert.get("prvDiaForcedSources")))
 
@@ -182,7 +182,7 @@ def plot_lightcurve(alert: Mapping[str, Any], *, ax: Axes | None = None) -> Figu
         fig = new_figure(LIGHTCURVE_FIGSIZE)
         ax = fig.add_subplot(1, 1, 1)
         fig.subplots_adjust(left=0.11, right=0.97, bottom=0.13, top=0.93)
-    if survey == "ztf":
+    if survey == ZTF:
         _plot_ztf(ax, table)
         current = table[table["source"] == "candidate"]
     else:
@@ -192,7 +192,7 @@ def plot_lightcurve(alert: Mapping[str, Any], *, ax: Axes | None = None) -> Figu
         ax.axvline(current["mjd"].iloc[0], color="black", ls="--", lw=0.8, alpha=0.6,
                    label="this alert")
     if not _has_history(alert, survey):
-        field = "prv_candidates" if survey == "ztf" else "prvDiaSources"
+        field = "prv_candidates" if survey == ZTF else "prvDiaSources"
         ax.text(0.02, 0.96, f"no history ({field} is empty)", transform=ax.transAxes,
                 va="top", fontsize=9, color="#aa0000")
     ax.ticklabel_format(axis="x", useOffset=False, style="plain")

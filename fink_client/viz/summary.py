@@ -102,7 +102,7 @@ def alert_header(alert: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _header_lines(h: Mapping[str, Any]) -> list[str]:
-    id_name = "candid" if h["survey"] == "ztf" else "diaSourceId"
+    id_name = "candid" if h["survey"] == survey.ZTF else "diaSourceId"
     lines = [f"{h['objectId']}   ({h['survey'].upper()}, {id_name} {h['alertId']})"]
     if h["mjd"] is not None:
         lines.append(f"time: {h['time_utc']} UTC   (MJD {h['mjd']:.5f} {h['time_scale']})")
