@@ -13,8 +13,9 @@ import signal
 import sys
 from typing import Any
 
-from fink_client.cli.auth import UsageError, add_connection_flags, quiet_librdkafka, user_config
-from fink_client.cli.common import add_json_flag, print_json
+from fink_client.cli.errors import UsageError
+from fink_client.cli.options import add_connection_flags, add_json_flag, seconds, user_config
+from fink_client.cli.output import print_json
 from fink_client.transfer import FORMATS, Progress, request_stop, transfer
 
 
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, metavar="N", help="stop after N alerts")
     p.add_argument("--batch-size", type=int, default=1000, metavar="N",
                    help="alerts per file and per commit, at most (default 1000)")
-    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+    p.add_argument("--timeout", type=seconds, default=60.0, metavar="S",
                    help="stop after S seconds without progress of the group (default 60)")
     p.add_argument("--restart-from-beginning", action="store_true",
                    help="move the group to the start of the topic first (download it again)")
@@ -135,8 +136,6 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError("--limit must be a positive number of alerts")
     if args.batch_size < 1:
         raise UsageError("--batch-size must be positive")
-    if not args.timeout > 0:  # also refuses nan
-        raise UsageError("--timeout must be a positive number of seconds")
     if args.topic.startswith("^"):
         raise UsageError("transfer takes one topic name, not a pattern")
 
@@ -145,7 +144,6 @@ def run(args: argparse.Namespace) -> int:
     """Download the topic; print the summary."""
     _validate(args)
     verbose = getattr(args, "verbose", 0)
-    quiet_librdkafka(verbose)
     config = user_config(args)
     bar = ProgressBar(quiet=args.json)
     try:
