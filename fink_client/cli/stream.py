@@ -29,7 +29,6 @@ import json
 import math
 import os
 import select
-import signal
 import stat
 import struct
 import sys
@@ -40,14 +39,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fink_client.cli.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, UsageError
+from fink_client.cli.errors import EXIT_BROKEN_PIPE, UsageError
 from fink_client.cli.hooks import add_hook_flags, hook_from_args, hook_runner
 from fink_client.cli.options import add_connection_flags, add_json_flag, seconds, user_config
 from fink_client.cli.output import print_json
+from fink_client.cli.signals import Stopper
 from fink_client.consumer import AlertConsumer, Delivery
 from fink_client.errors import AlertError, ConfigError
 from fink_client.hooks import Hook, HookSink
-from fink_client.io.atomic import clean_stale_temps, remove_open_temps
+from fink_client.io.atomic import clean_stale_temps
 from fink_client.offsets import OffsetsClient, parse_target
 from fink_client.sink import FORMATS, DiskSink, StreamStats, check_folder, stream
 from fink_client.survey import LSST, MAIN_FINK_FIELDS, ZTF
@@ -97,46 +97,6 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_json_flag(p)
     p.set_defaults(func=run)
     return p
-
-
-# -- signals -------------------------------------------------------------------------
-class Stopper:
-    """First SIGINT/SIGTERM asks the loop to stop cleanly; a second one aborts at once.
-
-    The abort exits the process (status 130) from the handler itself: raising
-    KeyboardInterrupt there could land inside a C extension writing a file (pyarrow,
-    fastavro) and come out as a ``SystemError``. Nothing more is committed; the
-    temporary file being written is removed (a later run also removes leftovers).
-    """
-
-    def __init__(self) -> None:
-        self.signal: str | None = None
-        self._old: dict[int, Any] = {}
-
-    def __call__(self, signum: int, frame: Any) -> None:
-        if self.signal is not None:
-            remove_open_temps()
-            with contextlib.suppress(OSError):
-                os.write(2, b"\nfinkctl stream: aborted; nothing more committed (the alerts "
-                            b"not yet saved come again next run)\n")
-            os._exit(EXIT_INTERRUPTED)
-        self.signal = signal.Signals(signum).name
-        sys.stderr.write(f"\nfinkctl stream: {self.signal}: finishing the current file and "
-                         "committing (Ctrl-C again to abort)\n")
-        sys.stderr.flush()
-
-    def __enter__(self) -> Stopper:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-    def stopped(self) -> bool:
-        """True once a signal asked to stop."""
-        return self.signal is not None
 
 
 # -- output --------------------------------------------------------------------------
@@ -494,7 +454,7 @@ def _consume(args: argparse.Namespace, plan: _Plan, report: list[Any],
     closed (committing what the sink stored, nothing else)."""
     starts = {(r.topic, r.partition): r.position for r in report}
     ends = {(r.topic, r.partition): r.high for r in report}
-    stopper = Stopper()
+    stopper = Stopper("stream", "finishing the current file and committing")
     on_error = "skip" if plan.dead is not None or plan.plain else "raise"
     consumer = AlertConsumer(args.topics, plan.config, plan.schema, on_error=on_error,
                              dead_letter=plan.dead, auto_store=False)

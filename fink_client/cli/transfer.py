@@ -9,13 +9,13 @@ exit 0); a second Ctrl-C aborts (exit 130, nothing more committed).
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from typing import Any
 
 from fink_client.cli.errors import UsageError
 from fink_client.cli.options import add_connection_flags, add_json_flag, seconds, user_config
 from fink_client.cli.output import print_json
+from fink_client.cli.signals import Stopper
 from fink_client.transfer import FORMATS, Progress, request_stop, transfer
 
 
@@ -104,31 +104,6 @@ class ProgressBar:
             self._bar = None
 
 
-class _Stopper:
-    """First SIGINT/SIGTERM: finish the batches and stop; second: abort (exit 130)."""
-
-    def __init__(self) -> None:
-        self.signal: str | None = None
-        self._old: dict[int, Any] = {}
-
-    def __call__(self, signum: int, frame: Any) -> None:
-        if self.signal is not None:
-            raise KeyboardInterrupt
-        self.signal = signal.Signals(signum).name
-        print(f"\nfinkctl transfer: {self.signal}: finishing the batches in progress "
-              "(Ctrl-C again to abort)", file=sys.stderr, flush=True)
-        request_stop()
-
-    def __enter__(self) -> _Stopper:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-
 def _validate(args: argparse.Namespace) -> None:
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -147,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     config = user_config(args)
     bar = ProgressBar(quiet=args.json)
     try:
-        with _Stopper() as stopper:
+        with Stopper("transfer", "finishing the batches in progress",
+                     on_stop=request_stop) as stopper:
             result = transfer(
                 args.topic, args.out, config, fmt=args.format, partition_by=args.partition_by,
                 workers=args.workers, limit=args.limit, batch_size=args.batch_size,
