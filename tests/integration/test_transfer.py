@@ -476,3 +476,48 @@ def test_leftover_temporary_files_are_cleaned(kafka, tmp_path, alice_config) -> 
     result = transfer(name, tmp_path / "out", alice_config(unique_group()), workers=1)
     assert result.alerts == 5
     assert not leftover.exists()
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_ctrl_c_stops_cleanly_or_aborts_and_a_rerun_completes(kafka, tmp_path,
+                                                              signals: int) -> None:
+    """One SIGINT: the batches in progress are finished and committed, exit 0. Two: abort
+    at once with 130, no temporary file left, nothing more committed. Either way the
+    rerun downloads every alert that was not saved: nothing lost."""
+    schema = schemas.load(ZTF_SCHEMA)
+    alerts = ztf_alerts(400, seed=24)
+    name = f"ftransfer_ztf_2026-03-23_{uuid.uuid4().hex[:6]}"
+    make_transfer_topic(kafka, name, schema, schemaless(schema, alerts))
+    group, env, out = unique_group(), _env(kafka, tmp_path), tmp_path / "out"
+    cmd = _cli(kafka, name, out, group, "--workers", "2", "--batch-size", "10",
+               "-X", "queued.max.messages.kbytes=1000", "-X", "max.partition.fetch.bytes=300000")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while (not list(out.rglob("*.parquet")) and time.monotonic() < deadline
+               and proc.poll() is None):
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()[1]
+        proc.send_signal(signal.SIGINT)
+        if signals == 2:
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in stderr, stderr
+    if signals == 1:
+        assert proc.returncode == 0, stderr
+        assert "SIGINT" in stderr
+    else:
+        assert proc.returncode == 130, stderr
+        assert "aborted" in stderr
+    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=150)
+    assert rerun.returncode == 0, rerun.stderr
+    got = read_output(out)
+    by_id = {a["candid"]: a for a in alerts}
+    assert {a["candid"] for a in got} == set(by_id)  # nothing lost
+    assert not list(out.rglob(".*.tmp"))
