@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -82,3 +83,21 @@ def drain(consumer: AlertConsumer, expected: int, timeout: float = 30) -> list:
 def unique_group() -> str:
     """A consumer group id no other test uses."""
     return f"g-{uuid.uuid4().hex[:8]}"
+
+
+def raised_within(fn: Any, seconds: float = 30) -> BaseException | None:
+    """Run ``fn`` in a thread; return the exception it raised (None if it returned), and
+    fail the test if it is still running after ``seconds`` (a hang)."""
+    box: list[BaseException | None] = [None]
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            box[0] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"still running after {seconds} s (a hang)"
+    return box[0]

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from fink_client.arrowbatch import BatchDecodeError, BatchDecoder
 from fink_client.replay import Encoder
 from tests.faults.helpers import SAMPLES, sample_records
-from tests.faults.test_fuzz import crafted_payloads, zigzag
+from tests.faults.test_fuzz import crafted_payloads, mutate_bytes
 from tests.unit.test_arrow_decode import _compiler_present, assert_same_batch
 
 pytestmark = pytest.mark.faults
@@ -52,28 +52,7 @@ COUNT = {"cases": 0, "errors": 0, "both_ok": 0, "slowest": 0.0}
 @st.composite
 def mutated(draw: st.DrawFn) -> tuple[int, bytes]:
     index = draw(st.integers(0, len(SEEDS) - 1))
-    buf = bytearray(SEEDS[index][1])
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(["flip", "set", "truncate", "insert", "dup", "delete",
-                                   "varint", "varint"]))
-        pos = draw(st.integers(0, max(0, len(buf) - 1)))
-        if op == "flip" and buf:
-            buf[pos] ^= 1 << draw(st.integers(0, 7))
-        elif op == "set" and buf:
-            buf[pos] = draw(st.integers(0, 255))
-        elif op == "truncate":
-            del buf[pos:]
-        elif op == "insert":
-            buf[pos:pos] = draw(st.binary(min_size=1, max_size=16))
-        elif op == "dup":
-            n = draw(st.integers(1, 512))
-            buf[pos:pos] = buf[pos:pos + n]
-        elif op == "delete":
-            del buf[pos:pos + draw(st.integers(1, 512))]
-        elif op == "varint":
-            big = draw(st.one_of(st.integers(2**20, 2**62), st.integers(-(2**62), -1)))
-            buf[pos:pos + draw(st.integers(0, 9))] = zigzag(big)
-    return index, bytes(buf)
+    return index, mutate_bytes(draw, SEEDS[index][1])
 
 
 def _one(index: int, value: bytes) -> None:

@@ -71,10 +71,9 @@ DECODER = Decoder()
 COUNT = {"cases": 0, "decoded": 0, "errors": 0, "slowest": 0.0}
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> tuple[bytes, bytes | None]:
-    """A seed payload with 1-4 mutations (and, rarely, a mutated key)."""
-    _name, value, key = draw(st.sampled_from(SEEDS))
+def mutate_bytes(draw: st.DrawFn, value: bytes) -> bytes:
+    """``value`` with 1-4 mutations: bit flips, bytes set, truncation, insertions,
+    duplicated or deleted runs, and varints claiming huge lengths or counts."""
     buf = bytearray(value)
     for _ in range(draw(st.integers(1, 4))):
         op = draw(st.sampled_from(["flip", "set", "truncate", "insert", "dup", "delete",
@@ -96,12 +95,20 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, bytes | None]:
         elif op == "varint":  # a length or count claiming up to exabytes
             big = draw(st.one_of(st.integers(2**20, 2**62), st.integers(-(2**62), -1)))
             buf[pos:pos + draw(st.integers(0, 9))] = zigzag(big)
+    return bytes(buf)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> tuple[bytes, bytes | None]:
+    """A seed payload with 1-4 mutations (and, rarely, a mutated key)."""
+    _name, value, key = draw(st.sampled_from(SEEDS))
+    buf = mutate_bytes(draw, value)
     if key is not None and draw(st.integers(0, 19)) == 0:
         kb = bytearray(key)
         if kb:
             kb[draw(st.integers(0, len(kb) - 1))] = draw(st.integers(0, 255))
         key = bytes(kb)
-    return bytes(buf), key
+    return buf, key
 
 
 def _decode_one(value: bytes, key: bytes | None) -> None:

@@ -6,42 +6,27 @@ from __future__ import annotations
 import math
 import os
 import subprocess
-import threading
 
 import pytest
 
 from fink_client.consumer import MAX_BATCH, AlertConsumer
 from fink_client.errors import ConfigError
-from tests.helpers import FINKCTL, SAMPLES, publish, unique_group
+from tests.helpers import FINKCTL, SAMPLES, publish, raised_within, unique_group
 
 pytestmark = pytest.mark.integration
 
 
-def _raised_within(fn, seconds: float = 30) -> BaseException | None:
-    box: list[BaseException | None] = [None]
-
-    def run() -> None:
-        try:
-            fn()
-        except BaseException as exc:
-            box[0] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"still running after {seconds} s (a hang)"
-    return box[0]
 
 
 def test_bad_poll_and_consume_arguments(kafka, topic, alice_config) -> None:
     publish(kafka, topic, SAMPLES / "ztf" / "fink")
     group = unique_group()
     with AlertConsumer([topic], alice_config(group)) as consumer:
-        exc = _raised_within(lambda: consumer.poll(math.nan))
+        exc = raised_within(lambda: consumer.poll(math.nan))
         assert isinstance(exc, ConfigError) and exc.field == "timeout"
-        exc = _raised_within(lambda: consumer.consume(1, timeout=math.nan))
+        exc = raised_within(lambda: consumer.consume(1, timeout=math.nan))
         assert isinstance(exc, ConfigError) and exc.field == "timeout"
-        exc = _raised_within(lambda: consumer.consume_arrow(10, timeout=math.nan))
+        exc = raised_within(lambda: consumer.consume_arrow(10, timeout=math.nan))
         assert isinstance(exc, ConfigError) and exc.field == "timeout"
         for n in (10**9, 0, -1, True, 2.5):
             for call in (consumer.consume, consumer.consume_arrow):

@@ -6,7 +6,6 @@ import copy
 import json
 import math
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,28 +15,13 @@ from fink_client.consumer import AlertConsumer
 from fink_client.errors import AlertError, ConfigError, SchemaError
 from fink_client.io import AlertReader, JsonLinesWriter
 from fink_client.testing import assert_alerts_equal
-from tests.helpers import SAMPLES
+from tests.helpers import SAMPLES, raised_within
 
 FINK = SAMPLES / "ztf" / "fink"
 LSST = SAMPLES / "lsst"
 CONFIG = {"group_id": "g", "bootstrap.servers": "127.0.0.1:1", "connect_timeout": 1}
 
 
-def _raised_within(fn, seconds: float = 30) -> BaseException | None:
-    """Run ``fn`` in a thread; the exception it raised (fail if it hangs)."""
-    box: list[BaseException | None] = [None]
-
-    def run() -> None:
-        try:
-            fn()
-        except BaseException as exc:
-            box[0] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"still running after {seconds} s (a hang)"
-    return box[0]
 
 
 # -- consumer arguments ---------------------------------------------------------------------
@@ -68,7 +52,7 @@ def test_connect_timeout_must_be_finite_and_positive(value) -> None:
 
 
 def test_nan_connect_timeout_fails_at_once_instead_of_hanging() -> None:
-    exc = _raised_within(lambda: AlertConsumer(["t"], dict(CONFIG, connect_timeout=math.nan)))
+    exc = raised_within(lambda: AlertConsumer(["t"], dict(CONFIG, connect_timeout=math.nan)))
     assert isinstance(exc, ConfigError) and exc.field == "connect_timeout"
 
 
