@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -44,9 +43,11 @@ class Stopper:
                             "alerts not yet saved come again next run)\n".encode())
             os._exit(EXIT_INTERRUPTED)
         self.signal = signal.Signals(signum).name
-        sys.stderr.write(f"\nfinkctl {self.command}: {self.signal}: {self.finishing} "
-                         "(Ctrl-C again to abort)\n")
-        sys.stderr.flush()
+        # os.write, not sys.stderr: the signal may arrive while the main thread is inside
+        # sys.stderr.write (the status line), and a buffered stream is not reentrant.
+        with contextlib.suppress(OSError):
+            os.write(2, f"\nfinkctl {self.command}: {self.signal}: {self.finishing} "
+                        "(Ctrl-C again to abort)\n".encode())
         if self.on_stop is not None:
             self.on_stop()
 
