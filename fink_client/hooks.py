@@ -477,7 +477,7 @@ class HookRunner:
 
 
 class HookSink:
-    """Plugs a :class:`HookRunner` into :func:`fink_client.sink.stream` (as ``sink=``):
+    """Plugs a :class:`HookRunner` into :func:`fink_client.streamloop.stream` (as ``sink=``):
     stores offsets on ``consumer`` (made with ``auto_store=False``) as hooks complete."""
 
     def __init__(self, consumer: AlertConsumer, runner: HookRunner) -> None:
@@ -536,7 +536,7 @@ def run_hooks(topics: Sequence[str] | str, config: dict[str, Any], hook: Hook, *
     one). Returns the runner (``succeeded``, ``dead_lettered``, ``attempts``); raises
     :class:`HookError` when a hook keeps failing and there is no dead-letter folder.
     """
-    from fink_client.sink import stream
+    from fink_client.streamloop import stream
 
     consumer = AlertConsumer(topics, config, on_error="skip" if dead_letter else "raise",
                              dead_letter=dead_letter, auto_store=False)

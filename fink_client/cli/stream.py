@@ -49,7 +49,8 @@ from fink_client.errors import AlertError, ConfigError
 from fink_client.hooks import Hook, HookSink
 from fink_client.io.atomic import clean_stale_temps
 from fink_client.offsets import OffsetsClient, parse_target
-from fink_client.sink import FORMATS, DiskSink, StreamStats, check_folder, stream
+from fink_client.sink import FORMATS, DiskSink, check_folder
+from fink_client.streamloop import StreamStats, stream
 from fink_client.survey import LSST, MAIN_FINK_FIELDS, ZTF
 from fink_client.table import alert_fields, alert_row
 

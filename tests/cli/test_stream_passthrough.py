@@ -20,7 +20,8 @@ from fink_client.consumer import AlertConsumer
 from fink_client.io import AlertReader, AvroWriter
 from fink_client.io import avro_passthrough as passthrough
 from fink_client.replay import Encoder, read_records
-from fink_client.sink import DiskSink, stream
+from fink_client.sink import DiskSink
+from fink_client.streamloop import stream
 from fink_client.survey import alert_id
 from fink_client.testing import assert_alerts_equal
 from tests.cli.test_finkctl import finkctl

@@ -16,7 +16,7 @@ PACKAGE = Path(fink_client.__file__).resolve().parent
 # The layers below delivery: they work without Kafka and never reach up.
 LOWER = ("errors", "avroschema", "codec", "fastdecode", "compare", "schemas", "survey", "wire",
          "encoder", "io", "viz")
-UPPER = ("_kafka", "consumer", "offsets", "sink", "cli", "localkafka", "testing")
+UPPER = ("_kafka", "consumer", "offsets", "streamloop", "sink", "cli", "localkafka", "testing")
 
 
 def _module_name(path: Path) -> str:
