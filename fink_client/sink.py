@@ -23,6 +23,7 @@ is and the rerun writes them under a new, equally deterministic name.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,6 +38,14 @@ from fink_client.wire import schema_from_key
 log = logging.getLogger(__name__)
 
 FORMATS = ("avro", "parquet", "json")
+
+
+def _arrow_in_c() -> bool:
+    """True when Parquet batches can be built in C from the bytes (the extension is
+    built and ``FINK_CLIENT_NO_FASTPATH`` is not set)."""
+    from fink_client import fastdecode
+
+    return fastdecode.available() and not os.environ.get("FINK_CLIENT_NO_FASTPATH")
 
 
 def check_folder(folder: str | Path) -> Path:
@@ -110,9 +119,12 @@ class DiskSink:
         # reaching the sink) and their bytes framed into the file, with no dicts at all.
         # Opt-in for now: with it, tests/faults/test_crash.py's finkctl kill -9 run
         # drains its topic before its ten kills land (not yet understood).
-        self.raw = passthrough and fmt == "avro" and self.png_folder is None
+        # Parquet from the bytes (:meth:`_write_arrow`): the consumer validates the same
+        # way, the C batch decoder builds the columns; without it, decoded dicts.
+        self.raw = self.png_folder is None and (
+            (passthrough and fmt == "avro") or (fmt == "parquet" and _arrow_in_c()))
         self._raw_writer_obj: Any = None
-        self.passthrough_alerts = 0
+        self.passthrough_alerts = 0  # written without alert dicts (Avro or Parquet)
 
     def _schema_of(self, d: Delivery) -> dict[str, Any] | None:
         if self._schema is not None:
@@ -201,9 +213,10 @@ class DiskSink:
                 topic=topic, partition=partition, offset=items[0].offset,
             )
         passed = [d for d in items if d.alert is None]
-        if passed:  # validated raw values: copied into the Avro file as they are
+        if passed:  # validated raw values: Avro copies them, Parquet decodes them to Arrow
             items = [d for d in items if d.alert is not None]
-            return self._write_raw(topic, partition, schema, passed) + (
+            write_raw = self._write_arrow if self.format == "parquet" else self._write_raw
+            return write_raw(topic, partition, schema, passed) + (
                 self._write_group(topic, partition, schema, items) if items else [])
         writer = self._writer()
         try:
@@ -235,6 +248,31 @@ class DiskSink:
         paths = self._raw_writer_obj.write(
             [d.value for d in items], schema, topic=topic, partition=partition,
             offsets=[d.offset for d in items], validate=False)  # the consumer validated
+        self.passthrough_alerts += len(items)
+        return paths
+
+    def _write_arrow(self, topic: str, partition: int, schema: Any,
+                     items: list[Delivery]) -> list[Path]:
+        """Parquet files of validated raw values, their columns built by the C batch
+        decoder (:mod:`fink_client.arrowbatch`), no alert dicts. A group it cannot
+        build (no Arrow type for the schema, a value that does not fit) goes through
+        decoded dicts instead: the writer's own errors then name the field, and
+        :meth:`_write_group` dead-letters or raises exactly as without the C path."""
+        from fink_client.arrowbatch import batch_decoder
+        from fink_client.wire import decode
+
+        values = [d.value or b"" for d in items]  # raw deliveries always have a value
+        try:
+            table, errors = batch_decoder(schema).decode_valid(values)
+        except SchemaError:  # e.g. a union of several types: no Arrow type
+            table, errors = None, []
+        if table is None or errors:
+            return self._write_group(topic, partition, schema, [
+                d._replace(alert=decode(v, d.key, schema=schema))
+                for d, v in zip(items, values, strict=True)])
+        paths: list[Path] = self._writer().write_table(
+            table, topic=topic, partition=partition, offsets=[d.offset for d in items],
+            sizes=[len(v) for v in values], schema=schema)
         self.passthrough_alerts += len(items)
         return paths
 

@@ -45,7 +45,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -305,12 +305,17 @@ class AlertWriter:
     def _chunks(
         self, rows: list[Mapping[str, Any]], schema_json: dict[str, Any] | None
     ) -> list[tuple[int, int]]:
+        return self._bounds(len(rows), lambda i: self._size(rows[i], schema_json))
+
+    def _bounds(self, n: int, size_of: Callable[[int], int]) -> list[tuple[int, int]]:
+        """``(start, stop)`` of each file of ``n`` alerts, the ``i``-th being ``size_of(i)``
+        bytes on disk: the rotation rule of ``max_records`` and ``max_bytes``."""
         bounds = []
         start, size = 0, 0
-        for i, alert in enumerate(rows):
+        for i in range(n):
             full = self.max_records is not None and i - start >= self.max_records
             if self.max_bytes is not None:
-                item = self._size(alert, schema_json)
+                item = size_of(i)
                 if i > start and size + item > self.max_bytes:
                     full = True
                 if full:
@@ -320,7 +325,7 @@ class AlertWriter:
             elif full:
                 bounds.append((start, i))
                 start = i
-        bounds.append((start, len(rows)))
+        bounds.append((start, n))
         return bounds
 
     def _name(
@@ -332,8 +337,7 @@ class AlertWriter:
         schema_json: dict[str, Any] | None,
     ) -> str:
         if topic is not None and offsets is not None:
-            part = -1 if partition is None else partition
-            return _safe(f"{topic}-p{part}-o{min(offsets):012d}-{max(offsets):012d}")
+            return _offsets_name(topic, partition, offsets)
         try:
             ids = [(survey.object_id(a), survey.alert_id(a)) for a in chunk]
         except (KeyError, TypeError, SchemaError):
@@ -394,6 +398,12 @@ class AlertWriter:
         stem: str,
     ) -> None:
         raise NotImplementedError
+
+
+def _offsets_name(topic: str, partition: int | None, offsets: Sequence[int]) -> str:
+    """``<topic>-p<partition>-o<first>-<last>``: the stem of a file of these offsets."""
+    part = -1 if partition is None else partition
+    return _safe(f"{topic}-p{part}-o{min(offsets):012d}-{max(offsets):012d}")
 
 
 def _require(schema_json: dict[str, Any] | None, fmt: str) -> dict[str, Any]:
@@ -468,14 +478,40 @@ class ParquetWriter(AlertWriter):
             self._arrow[key] = arrow_io.avro_to_arrow_schema(schema_json)
         return self._arrow[key]
 
-    def _write_file(self, fh: BinaryIO, chunk: list[Mapping[str, Any]],
+    def write_table(self, table: Any, *, topic: str, partition: int | None,
+                    offsets: Sequence[int], sizes: Sequence[int],
+                    schema: Any = None) -> list[Path]:
+        """Write a ``pyarrow.Table`` already typed by :meth:`arrow_schema` (e.g. built
+        from the message bytes by :mod:`fink_client.arrowbatch`), row ``i`` being the
+        alert at ``offsets[i]`` whose Avro encoding is ``sizes[i]`` bytes: the same
+        files, names and rotation as :meth:`write` of the decoded alerts."""
+        schema_json = _load_schema(schema) if schema is not None else self.schema
+        if len(offsets) != table.num_rows or len(sizes) != table.num_rows:
+            raise ConfigError(f"{len(offsets)} offsets and {len(sizes)} sizes for "
+                              f"{table.num_rows} rows: give one of each per row",
+                              field="offsets")
+        return [self._write_unique(_offsets_name(topic, partition, offsets[start:stop]),
+                                   table.slice(start, stop - start), schema_json)
+                for start, stop in self._bounds(table.num_rows, sizes.__getitem__)]
+
+    def _write_file(self, fh: BinaryIO, chunk: Any,
                     schema_json: dict[str, Any] | None, stem: str) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        batch = self._batch(chunk, schema_json)
-        table = pa.Table.from_batches([batch], schema=batch.schema)
+        if isinstance(chunk, pa.Table):
+            table = chunk
+        else:
+            batch = self._batch(chunk, schema_json)
+            table = pa.Table.from_batches([batch], schema=batch.schema)
         pq.write_table(table, fh, compression=self.compression)
+
+    def _same(self, path: Path, chunk: Any, schema_json: dict[str, Any] | None) -> bool:
+        import pyarrow as pa
+
+        if isinstance(chunk, pa.Table):
+            chunk = chunk.to_pylist()
+        return super()._same(path, chunk, schema_json)
 
     def _batch(self, chunk: Sequence[Mapping[str, Any]], schema_json: dict[str, Any] | None,
                ) -> Any:
