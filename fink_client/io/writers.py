@@ -459,7 +459,8 @@ class ParquetWriter(AlertWriter):
     """Parquet files (``.parquet``) typed from the Avro schema (see :mod:`.arrow`).
 
     One row group per file. ``compression`` is any Parquet codec pyarrow has
-    (``snappy`` default, ``zstd``, ``gzip``, ``none``).
+    (``snappy`` default, ``zstd``, ``gzip``, ``none``), for every column but the bytes
+    ones (cutouts), stored uncompressed (see :meth:`_column_options`).
     """
 
     format = "parquet"
@@ -470,6 +471,7 @@ class ParquetWriter(AlertWriter):
         super().__init__(folder, schema, **opts)
         self.compression = compression
         self._arrow: dict[str, Any] = {}
+        self._options: dict[bytes, dict[str, Any]] = {}
 
     def arrow_schema(self, schema_json: dict[str, Any]) -> Any:
         """The Arrow schema used for alerts of ``schema_json`` (cached)."""
@@ -504,7 +506,32 @@ class ParquetWriter(AlertWriter):
         else:
             batch = self._batch(chunk, schema_json)
             table = pa.Table.from_batches([batch], schema=batch.schema)
-        pq.write_table(table, fh, compression=self.compression)
+        pq.write_table(table, fh, **self._column_options(table.schema))
+
+    def _column_options(self, arrow_schema: Any) -> dict[str, Any]:
+        """``write_table`` options: bytes columns (cutouts: gzipped FITS, unique per
+        alert) get no dictionary and no compression, which would only cost time (1.4x
+        to 2x slower writes measured on ZTF/LSST alerts, same size); the other columns
+        get ``compression`` and dictionaries. Plain Parquet settings, per column path,
+        that every reader (pyarrow, DuckDB, Spark) handles."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        key = arrow_schema.serialize().to_pybytes()
+        found = self._options.get(key)
+        if found is None:
+            out = pa.BufferOutputStream()
+            pq.write_table(arrow_schema.empty_table(), out)  # to learn the leaf paths
+            leaves = pq.read_metadata(pa.BufferReader(out.getvalue())).schema
+            paths = [leaves.column(i) for i in range(len(leaves))]
+            raw = {c.path for c in paths
+                   if c.physical_type == "BYTE_ARRAY" and c.logical_type.type == "NONE"}
+            found = self._options[key] = {
+                "use_dictionary": [c.path for c in paths if c.path not in raw],
+                "compression": {c.path: "none" if c.path in raw else self.compression
+                                for c in paths},
+            }
+        return found
 
     def _same(self, path: Path, chunk: Any, schema_json: dict[str, Any] | None) -> bool:
         import pyarrow as pa
