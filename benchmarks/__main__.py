@@ -196,7 +196,9 @@ def save_cases(kafka: Any, ztf_topic: str, count: int, tuned: dict) -> list[dict
             ratio = ours["mb_per_s"] / base["mb_per_s"]
             how = ("pass-through: raw values framed into container blocks, no decoding"
                    if fmt == "avro" and ours.get("passthrough") else
-                   "decoded dicts -> io.arrow -> Parquet (today's path)" if fmt == "parquet"
+                   "raw values -> C batch decoder -> Arrow -> Parquet, no dicts"
+                   if fmt == "parquet" and ours.get("passthrough") else
+                   "decoded dicts -> io.arrow -> Parquet (no C extension)" if fmt == "parquet"
                    else "decoded dicts re-encoded by fastavro")
             rows.append(row(f"{fmt.capitalize()} save, {label}, {n:,} alerts, vs bare consume",
                             ours, base, ratio=ratio, target=f">= {target:.0%}",

@@ -3,8 +3,8 @@
 With the C extension, schemaless Fink values are validated by the consumer and their
 columns built by the C batch decoder (no alert dicts); with ``FINK_CLIENT_NO_FASTPATH=1``
 they are decoded to dicts and converted by :mod:`fink_client.io.arrow`. Both write the
-same files: same names, same Arrow schema (metadata included), equal tables (NaN equal to NaN: LSST alerts
-hold NaNs, which ``Table.equals`` calls unequal).
+same files: same names, same Arrow schema (metadata included), equal tables (NaN equal
+to NaN: LSST alerts hold NaNs, which ``Table.equals`` calls unequal).
 """
 
 from __future__ import annotations
