@@ -360,15 +360,20 @@ def _supervise(oc: Any, tps: list[TopicPartition], ends: Mapping[int, int], stat
     last_change = time.monotonic()
     last_seen = (-1, -1)
     reported_dead: set[int] = set()
+    reported = -1.0  # when progress was last called (seconds since start)
     while True:
-        time.sleep(0.5)
+        # a worker's commit wakes us at once: the end is seen when the last file is
+        # committed, not up to half a second later
+        shared.changed.wait(0.5)
+        shared.changed.clear()
         _read_counts(state, shared)
         try:
             state.lag = _group_lag(oc, tps, ends)
         except BrokerUnreachableError as exc:  # an outage: wait (up to --timeout)
             log.warning("%s; waiting for the broker to come back", exc)
         state.seconds = time.monotonic() - started
-        if progress is not None:
+        if progress is not None and (state.lag == 0 or state.seconds - reported >= 0.5):
+            reported = state.seconds
             progress(state)
         if state.lag == 0:
             state.reason = "done"

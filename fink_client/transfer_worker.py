@@ -49,12 +49,14 @@ from fink_client.wire import CONTAINER_MAGIC
 
 log = logging.getLogger(__name__)
 
-#: librdkafka settings of the workers: commits are ours only, and a dead member's
-#: partitions move to the others within ~10 s (librdkafka's default is 45 s).
+#: librdkafka settings of the workers: commits are ours only, a dead member's
+#: partitions move to the others within ~10 s (librdkafka's default is 45 s), and a
+#: member learns of a rebalance (another worker joining) within 250 ms rather than 3 s:
+#: until it rejoins, the newcomer has nothing to read.
 WORKER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,
     "session.timeout.ms": 10000,
-    "heartbeat.interval.ms": 1000,
+    "heartbeat.interval.ms": 250,
 }
 
 
@@ -105,10 +107,30 @@ class ArrowRow(Mapping[str, Any]):
         return len(self._alert())
 
 
-def _arrow_parquet_writer(folder: Path, schema: Any) -> Any:
+def parquet_dictionary_columns(schema: Any) -> list[str]:
+    """Parquet column paths of Arrow ``schema`` that get dictionary encoding: all but raw
+    binary leaves (cutouts are gzipped FITS stamps, all different: hashing ~50 KB values
+    into a dictionary that Parquet then abandons costs CPU and saves nothing)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_batches([], schema=schema), buf)  # the Parquet schema
+    parquet_schema = pq.ParquetFile(io.BytesIO(buf.getvalue())).schema
+    columns = [parquet_schema.column(i) for i in range(len(parquet_schema))]
+    return [c.path for c in columns
+            if not (c.physical_type == "BYTE_ARRAY" and c.converted_type == "NONE")]
+
+
+def _arrow_parquet_writer(folder: Path, schema: Any, dictionary: dict[Any, list[str]]) -> Any:
     """A :class:`~fink_client.io.writers.ParquetWriter` that writes :class:`ArrowRow`
     chunks straight from their table (decoded in C by :mod:`fink_client.arrowbatch`,
-    never through dicts). Names, rerun checks and atomic writes are ParquetWriter's."""
+    never through dicts; the whole table as it is when the chunk is all of it), without
+    dictionary encoding of binary columns (``dictionary`` caches
+    :func:`parquet_dictionary_columns` per Arrow schema). Names, rerun checks and
+    atomic writes are ParquetWriter's."""
     import pyarrow.parquet as pq
 
     from fink_client.io.writers import ParquetWriter
@@ -120,8 +142,13 @@ def _arrow_parquet_writer(folder: Path, schema: Any) -> Any:
                     isinstance(r, ArrowRow) and r.table is first.table for r in chunk):
                 super()._write_file(fh, chunk, schema_json, stem)
                 return
-            table = first.table.take([r.index for r in chunk])
-            pq.write_table(table, fh, compression=self.compression)
+            rows = [r.index for r in chunk]
+            whole = rows == list(range(first.table.num_rows))
+            table = first.table if whole else first.table.take(rows)
+            columns = dictionary.get(table.schema)
+            if columns is None:
+                columns = dictionary[table.schema] = parquet_dictionary_columns(table.schema)
+            pq.write_table(table, fh, compression=self.compression, use_dictionary=columns)
 
     return _Writer(folder, schema)
 
@@ -176,6 +203,23 @@ class BatchWriter:
         self._writers: dict[str, Any] = {}
         self._schemas: dict[Any, dict[str, Any] | None] = {}
         self._arrow_cache: dict[str, Any] = {}
+        self._dictionary: dict[Any, list[str]] = {}
+
+    def prepare(self) -> None:
+        """Do now the one-time work of the first batch (imports, the C decoder of the
+        schema, Arrow's compute kernels, the Parquet column choices: ~1 s), so that a
+        worker does it before it joins the group rather than while holding partitions."""
+        if self.job.schema is None or self.job.fmt not in ("parquet", "avro"):
+            return
+        import pyarrow as pa
+
+        from fink_client.arrowbatch import batch_decoder
+
+        empty, _ = batch_decoder(self.job.schema).decode_valid([])
+        empty.take(pa.array([], pa.int64()))
+        self.partitioner.folders(empty)
+        if self.job.fmt == "parquet":
+            self._dictionary[empty.schema] = parquet_dictionary_columns(empty.schema)
 
     def _writer(self, folder: str) -> Any:
         writer = self._writers.get(folder)
@@ -186,7 +230,7 @@ class BatchWriter:
             if self.job.fmt == "avro":
                 writer = _passthrough_avro_writer(path, self.job.schema)
             elif self.job.fmt == "parquet":
-                writer = _arrow_parquet_writer(path, self.job.schema)
+                writer = _arrow_parquet_writer(path, self.job.schema, self._dictionary)
             else:
                 writer = open_writer(self.job.fmt, path, self.job.schema)
             if hasattr(writer, "_arrow"):  # one Avro->Arrow conversion for every folder
@@ -337,6 +381,7 @@ class Shared:
         self.disk = ctx.Value("q", 0, lock=False)
         self.dead = ctx.Value("q", 0, lock=False)
         self.errors = ctx.Queue()
+        self.changed = ctx.Event()  # set after each commit: the parent looks at once
 
     def reserve(self, want: int, limit: int | None) -> int:
         """How many more messages this worker may take (``--limit`` is shared)."""
@@ -411,6 +456,7 @@ class Worker:
         except KafkaException as exc:  # revoked meanwhile: its new owner reads it again
             log.info("commit of partition %d at %d failed: %s", partition, next_offset, exc)
         self.shared.add(alerts, sum(len(v or b"") for _, v, _ in batch), files, disk, dead)
+        self.shared.changed.set()
         log.info("worker %d: partition %d offsets %d-%d: %d alerts, %d file(s), committed",
                  os.getpid(), partition, batch[0][0], batch[-1][0], alerts, files)
 
@@ -449,6 +495,7 @@ class Worker:
             self.consumer.commit(offsets=[tp], asynchronous=False)
             self.consumer.pause([TopicPartition(self.job.topic, partition)])
             self.paused.add(partition)
+            self.shared.changed.set()
         except KafkaException as exc:
             log.info("commit of drained partition %d failed: %s", partition, exc)
 
@@ -478,6 +525,7 @@ class Worker:
         """Consume until the parent says stop, then write what is buffered and leave."""
         from confluent_kafka import KafkaError as RdKafkaError
 
+        self.writer.prepare()  # before joining: the group's partitions never wait for it
         self.consumer.subscribe([self.job.topic], on_assign=self._on_assign,
                                 on_revoke=self._on_revoke)
         try:
@@ -487,7 +535,9 @@ class Worker:
                     for p in list(self.buffers):
                         self._flush(p)
                     break
-                msgs = self.consumer.consume(num_messages=want, timeout=0.5)
+                # consume() waits for ``want`` messages or the timeout: keep it short, so
+                # that a partial batch (a partition's tail) or a stop is not waited on
+                msgs = self.consumer.consume(num_messages=want, timeout=0.1)
                 self.client.raise_pending()  # authentication failures come by error_cb
                 taken = 0
                 for msg in msgs:
@@ -536,6 +586,10 @@ def run(job: Job, shared: Shared, verbose: int = 0) -> None:
     except BaseException as exc:  # an unexpected bug: still tell the parent what it was
         _report(shared, AlertError(f"worker {os.getpid()} failed: {type(exc).__name__}: {exc}"))
         os._exit(1)
+    # Every file is durable and committed, the consumer closed: skip the interpreter's
+    # teardown (~0.3 s of module and thread clean-up the parent would wait for).
+    logging.shutdown()
+    os._exit(0)
 
 
 def _report(shared: Shared, exc: AlertError) -> None:
