@@ -364,8 +364,7 @@ def _supervise(oc: Any, tps: list[TopicPartition], ends: Mapping[int, int], stat
     while True:
         # a worker's commit wakes us at once: the end is seen when the last file is
         # committed, not up to half a second later
-        shared.changed.wait(0.5)
-        shared.changed.clear()
+        shared.changed(0.5)
         _read_counts(state, shared)
         try:
             state.lag = _group_lag(oc, tps, ends)

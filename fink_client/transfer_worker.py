@@ -381,7 +381,23 @@ class Shared:
         self.disk = ctx.Value("q", 0, lock=False)
         self.dead = ctx.Value("q", 0, lock=False)
         self.errors = ctx.Queue()
-        self.changed = ctx.Event()  # set after each commit: the parent looks at once
+        # A byte after each commit wakes the parent at once (see :meth:`changed`). A pipe,
+        # not an Event: an Event's set() waits for its waiters, forever if one was killed.
+        self._wake_r, self._wake_w = ctx.Pipe(duplex=False)
+
+    def notify(self) -> None:
+        """Tell the parent that something was committed (never blocks, never fails)."""
+        try:
+            os.set_blocking(self._wake_w.fileno(), False)
+            os.write(self._wake_w.fileno(), b"\0")
+        except OSError:  # full (the parent is behind anyway) or the parent is gone
+            pass
+
+    def changed(self, timeout: float) -> None:
+        """Wait (in the parent) up to ``timeout`` seconds for a :meth:`notify`."""
+        if self._wake_r.poll(timeout):
+            while self._wake_r.poll(0):
+                os.read(self._wake_r.fileno(), 65536)
 
     def reserve(self, want: int, limit: int | None) -> int:
         """How many more messages this worker may take (``--limit`` is shared)."""
@@ -456,7 +472,7 @@ class Worker:
         except KafkaException as exc:  # revoked meanwhile: its new owner reads it again
             log.info("commit of partition %d at %d failed: %s", partition, next_offset, exc)
         self.shared.add(alerts, sum(len(v or b"") for _, v, _ in batch), files, disk, dead)
-        self.shared.changed.set()
+        self.shared.notify()
         log.info("worker %d: partition %d offsets %d-%d: %d alerts, %d file(s), committed",
                  os.getpid(), partition, batch[0][0], batch[-1][0], alerts, files)
 
@@ -495,7 +511,7 @@ class Worker:
             self.consumer.commit(offsets=[tp], asynchronous=False)
             self.consumer.pause([TopicPartition(self.job.topic, partition)])
             self.paused.add(partition)
-            self.shared.changed.set()
+            self.shared.notify()
         except KafkaException as exc:
             log.info("commit of drained partition %d failed: %s", partition, exc)
 
