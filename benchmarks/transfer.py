@@ -157,13 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     """Run the cases, print the table, write ``results/transfer.{json,md}``."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.transfer", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="2,000 alerts instead of 20,000")
+    ap.add_argument("--alerts", type=int, default=None, metavar="N",
+                    help="alerts in the topic (default 20,000; 2,000 with --quick)")
     ap.add_argument("--upstream", type=Path, default=None, metavar="VENV",
                     help="virtualenv with upstream fink-client installed")
     ap.add_argument("--repeat", type=int, default=2, metavar="K",
                     help="runs of each of our cases and of the bare loop; the fastest counts")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
-    n = 2000 if args.quick else 20000
+    n = args.alerts or (2000 if args.quick else 20000)
 
     from fink_client.localkafka import LocalKafka
 
