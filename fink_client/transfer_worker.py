@@ -107,31 +107,11 @@ class ArrowRow(Mapping[str, Any]):
         return len(self._alert())
 
 
-def parquet_dictionary_columns(schema: Any) -> list[str]:
-    """Parquet column paths of Arrow ``schema`` that get dictionary encoding: all but raw
-    binary leaves (cutouts are gzipped FITS stamps, all different: hashing ~50 KB values
-    into a dictionary that Parquet then abandons costs CPU and saves nothing)."""
-    import io
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    buf = io.BytesIO()
-    pq.write_table(pa.Table.from_batches([], schema=schema), buf)  # the Parquet schema
-    parquet_schema = pq.ParquetFile(io.BytesIO(buf.getvalue())).schema
-    columns = [parquet_schema.column(i) for i in range(len(parquet_schema))]
-    return [c.path for c in columns
-            if not (c.physical_type == "BYTE_ARRAY" and c.converted_type == "NONE")]
-
-
-def _arrow_parquet_writer(folder: Path, schema: Any, dictionary: dict[Any, list[str]]) -> Any:
+def _arrow_parquet_writer(folder: Path, schema: Any) -> Any:
     """A :class:`~fink_client.io.writers.ParquetWriter` that writes :class:`ArrowRow`
     chunks straight from their table (decoded in C by :mod:`fink_client.arrowbatch`,
-    never through dicts; the whole table as it is when the chunk is all of it), without
-    dictionary encoding of binary columns (``dictionary`` caches
-    :func:`parquet_dictionary_columns` per Arrow schema). Names, rerun checks and
-    atomic writes are ParquetWriter's."""
-    import pyarrow.parquet as pq
+    never through dicts; the whole table as it is when the chunk is all of it). Names,
+    column options, rerun checks and atomic writes are ParquetWriter's."""
 
     from fink_client.io.writers import ParquetWriter
 
@@ -145,10 +125,7 @@ def _arrow_parquet_writer(folder: Path, schema: Any, dictionary: dict[Any, list[
             rows = [r.index for r in chunk]
             whole = rows == list(range(first.table.num_rows))
             table = first.table if whole else first.table.take(rows)
-            columns = dictionary.get(table.schema)
-            if columns is None:
-                columns = dictionary[table.schema] = parquet_dictionary_columns(table.schema)
-            pq.write_table(table, fh, compression=self.compression, use_dictionary=columns)
+            super()._write_file(fh, table, schema_json, stem)
 
     return _Writer(folder, schema)
 
@@ -203,7 +180,6 @@ class BatchWriter:
         self._writers: dict[str, Any] = {}
         self._schemas: dict[Any, dict[str, Any] | None] = {}
         self._arrow_cache: dict[str, Any] = {}
-        self._dictionary: dict[Any, list[str]] = {}
 
     def prepare(self) -> None:
         """Do now the one-time work of the first batch (imports, the C decoder of the
@@ -219,7 +195,9 @@ class BatchWriter:
         empty.take(pa.array([], pa.int64()))
         self.partitioner.folders(empty)
         if self.job.fmt == "parquet":
-            self._dictionary[empty.schema] = parquet_dictionary_columns(empty.schema)
+            from fink_client.io.writers import PARQUET_COMPRESSION, parquet_column_options
+
+            parquet_column_options(empty.schema, PARQUET_COMPRESSION)
 
     def _writer(self, folder: str) -> Any:
         writer = self._writers.get(folder)
@@ -230,7 +208,7 @@ class BatchWriter:
             if self.job.fmt == "avro":
                 writer = _passthrough_avro_writer(path, self.job.schema)
             elif self.job.fmt == "parquet":
-                writer = _arrow_parquet_writer(path, self.job.schema, self._dictionary)
+                writer = _arrow_parquet_writer(path, self.job.schema)
             else:
                 writer = open_writer(self.job.fmt, path, self.job.schema)
             if hasattr(writer, "_arrow"):  # one Avro->Arrow conversion for every folder

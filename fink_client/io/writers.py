@@ -406,6 +406,37 @@ def _offsets_name(topic: str, partition: int | None, offsets: Sequence[int]) -> 
     return _safe(f"{topic}-p{part}-o{min(offsets):012d}-{max(offsets):012d}")
 
 
+
+PARQUET_COMPRESSION = "snappy"  # ParquetWriter's default codec
+_COLUMN_OPTIONS: dict[tuple[bytes, str], dict[str, Any]] = {}
+
+
+def parquet_column_options(arrow_schema: Any, compression: str) -> dict[str, Any]:
+    """``pyarrow.parquet.write_table`` options for ``arrow_schema``: bytes columns
+    (cutouts: gzipped FITS, unique per alert) get no dictionary and no compression, which
+    would only cost time (1.4x to 2x slower writes measured on ZTF/LSST alerts, same
+    size); the other columns get ``compression`` and dictionaries. Plain Parquet settings,
+    per column path, that every reader (pyarrow, DuckDB, Spark) handles. Cached per
+    schema: the stream sink and every transfer folder share one computation."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    key = (arrow_schema.serialize().to_pybytes(), compression)
+    found = _COLUMN_OPTIONS.get(key)
+    if found is None:
+        out = pa.BufferOutputStream()
+        pq.write_table(arrow_schema.empty_table(), out)  # to learn the leaf paths
+        leaves = pq.read_metadata(pa.BufferReader(out.getvalue())).schema
+        paths = [leaves.column(i) for i in range(len(leaves))]
+        raw = {c.path for c in paths
+               if c.physical_type == "BYTE_ARRAY" and c.logical_type.type == "NONE"}
+        found = _COLUMN_OPTIONS[key] = {
+            "use_dictionary": [c.path for c in paths if c.path not in raw],
+            "compression": {c.path: "none" if c.path in raw else compression for c in paths},
+        }
+    return found
+
+
 def _require(schema_json: dict[str, Any] | None, fmt: str) -> dict[str, Any]:
     if schema_json is None:
         raise SchemaError(f"writing {fmt} files needs the Avro schema of the alerts (schema=...)")
@@ -460,18 +491,17 @@ class ParquetWriter(AlertWriter):
 
     One row group per file. ``compression`` is any Parquet codec pyarrow has
     (``snappy`` default, ``zstd``, ``gzip``, ``none``), for every column but the bytes
-    ones (cutouts), stored uncompressed (see :meth:`_column_options`).
+    ones (cutouts), stored uncompressed (see :func:`parquet_column_options`).
     """
 
     format = "parquet"
     suffix = ".parquet"
 
-    def __init__(self, folder: str | Path, schema: Any = None, *, compression: str = "snappy",
-                 **opts: Any) -> None:
+    def __init__(self, folder: str | Path, schema: Any = None, *,
+                 compression: str = PARQUET_COMPRESSION, **opts: Any) -> None:
         super().__init__(folder, schema, **opts)
         self.compression = compression
         self._arrow: dict[str, Any] = {}
-        self._options: dict[bytes, dict[str, Any]] = {}
 
     def arrow_schema(self, schema_json: dict[str, Any]) -> Any:
         """The Arrow schema used for alerts of ``schema_json`` (cached)."""
@@ -506,32 +536,8 @@ class ParquetWriter(AlertWriter):
         else:
             batch = self._batch(chunk, schema_json)
             table = pa.Table.from_batches([batch], schema=batch.schema)
-        pq.write_table(table, fh, **self._column_options(table.schema))
+        pq.write_table(table, fh, **parquet_column_options(table.schema, self.compression))
 
-    def _column_options(self, arrow_schema: Any) -> dict[str, Any]:
-        """``write_table`` options: bytes columns (cutouts: gzipped FITS, unique per
-        alert) get no dictionary and no compression, which would only cost time (1.4x
-        to 2x slower writes measured on ZTF/LSST alerts, same size); the other columns
-        get ``compression`` and dictionaries. Plain Parquet settings, per column path,
-        that every reader (pyarrow, DuckDB, Spark) handles."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        key = arrow_schema.serialize().to_pybytes()
-        found = self._options.get(key)
-        if found is None:
-            out = pa.BufferOutputStream()
-            pq.write_table(arrow_schema.empty_table(), out)  # to learn the leaf paths
-            leaves = pq.read_metadata(pa.BufferReader(out.getvalue())).schema
-            paths = [leaves.column(i) for i in range(len(leaves))]
-            raw = {c.path for c in paths
-                   if c.physical_type == "BYTE_ARRAY" and c.logical_type.type == "NONE"}
-            found = self._options[key] = {
-                "use_dictionary": [c.path for c in paths if c.path not in raw],
-                "compression": {c.path: "none" if c.path in raw else self.compression
-                                for c in paths},
-            }
-        return found
 
     def _same(self, path: Path, chunk: Any, schema_json: dict[str, Any] | None) -> bool:
         import pyarrow as pa
