@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,27 @@ from typing import Any
 def peak_rss_mb() -> float:
     """Peak resident set size of this process, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def repeat_for(
+    dec: Callable[[bytes], Any], payloads: list[bytes], seconds: float
+) -> dict[str, Any]:
+    """Decode ``payloads`` once to warm up, then over and over for ``seconds``.
+
+    Returns the alerts and bytes decoded in the timed part and its length, the result
+    shape of every worker kind.
+    """
+    for p in payloads:
+        dec(p)
+    size = sum(len(p) for p in payloads)
+    n = nbytes = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for p in payloads:
+            dec(p)
+        n += len(payloads)
+        nbytes += size
+    return {"alerts": n, "bytes": nbytes, "seconds": time.perf_counter() - start}
 
 
 def run_decode(args: dict[str, Any]) -> dict[str, Any]:
@@ -60,17 +82,7 @@ def run_decode(args: dict[str, Any]) -> dict[str, Any]:
         dec = codec.compile_reader(parsed)
         if type(dec).__name__ != "Reader":
             raise SystemExit("the C fast path is not available")
-    for p in payloads:  # warm up
-        dec(p)
-    size = sum(len(p) for p in payloads)
-    n = nbytes = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < args["seconds"]:
-        for p in payloads:
-            dec(p)
-        n += len(payloads)
-        nbytes += size
-    return {"alerts": n, "bytes": nbytes, "seconds": time.perf_counter() - start}
+    return repeat_for(dec, payloads, args["seconds"])
 
 
 BATCH = 100  # alerts per consume() call, for both loops
@@ -316,17 +328,7 @@ def run_container(args: dict[str, Any]) -> dict[str, Any]:
         from fink_client.wire import Decoder
 
         dec = Decoder().decode
-    for v in values:  # warm up (ours: the header schema is parsed here, once)
-        dec(v)
-    size = sum(len(v) for v in values)
-    n = nbytes = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < args["seconds"]:
-        for v in values:
-            dec(v)
-        n += len(values)
-        nbytes += size
-    return {"alerts": n, "bytes": nbytes, "seconds": time.perf_counter() - start}
+    return repeat_for(dec, values, args["seconds"])  # ours parses the header schema once
 
 
 KINDS = {"decode": run_decode, "e2e": run_e2e, "startup": run_startup, "parquet": run_parquet,

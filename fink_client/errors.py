@@ -8,7 +8,15 @@ Messages end with what the user can do about it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
+
+
+class MessagePlace(TypedDict, total=False):
+    """Where a Kafka message is: the keywords a decoder passes on to its errors."""
+
+    topic: str | None
+    partition: int | None
+    offset: int | None
 
 
 class AlertError(Exception):

@@ -30,10 +30,13 @@ import struct
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fink_client import codec, container, schemas
-from fink_client.errors import AlertError, DecodeError, SchemaError
+from fink_client.errors import AlertError, DecodeError, MessagePlace, SchemaError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 CONTAINER_MAGIC = b"Obj\x01"
 CONFLUENT_MAGIC = 0
@@ -193,21 +196,15 @@ class Decoder:
 
     # -- decoding --------------------------------------------------------------------
     def decode(
-        self,
-        value: bytes | None,
-        key: bytes | None = None,
-        *,
-        topic: str | None = None,
-        partition: int | None = None,
-        offset: int | None = None,
+        self, value: bytes | None, key: bytes | None = None, **where: Unpack[MessagePlace]
     ) -> dict[str, Any]:
         """Decode one message value into an alert dict.
 
-        Raises :class:`DecodeError` (carrying the raw bytes and the message's
-        topic/partition/offset) when the value cannot be decoded.
+        ``where`` (keywords ``topic``, ``partition``, ``offset``) names the message:
+        the topic may have a registered schema, and :class:`DecodeError` (raised when
+        the value cannot be decoded, carrying the raw bytes) says where it is.
         """
-        alert, _ = self.decode_with_schema(value, key, topic=topic, partition=partition,
-                                           offset=offset)
+        alert, _ = self.decode_with_schema(value, key, **where)
         assert alert is not None  # always decoded without validate_only
         return alert
 
@@ -216,10 +213,8 @@ class Decoder:
         value: bytes | None,
         key: bytes | None = None,
         *,
-        topic: str | None = None,
-        partition: int | None = None,
-        offset: int | None = None,
         validate_only: bool = False,
+        **where: Unpack[MessagePlace],
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """As :meth:`decode`, but return ``(alert, schema)``: the writer schema (JSON
         dict, shared between messages of one schema) the value was decoded with.
@@ -230,7 +225,7 @@ class Decoder:
         for writers that copy it (Avro pass-through). Containers and Confluent-framed
         values are decoded as usual. The errors are the same either way.
         """
-        where = {"topic": topic, "partition": partition, "offset": offset}
+        topic = where.get("topic")
         if not value:
             raise DecodeError("empty message value", raw_value=value, raw_key=key, **where)
         try:

@@ -1,10 +1,15 @@
-"""Helpers shared by the integration and CLI tests (the fault suite has its own)."""
+"""Helpers shared by the unit, integration and CLI tests (the fault suite has its own)."""
 
 from __future__ import annotations
 
 import io
 import json
+import math
+import os
+import shlex
+import shutil
 import sys
+import sysconfig
 import threading
 import time
 import uuid
@@ -12,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+import pytest
 from confluent_kafka import Producer
 
 import fink_client
-from fink_client import codec
+from fink_client import codec, fastdecode
 from fink_client.consumer import AlertConsumer
 from fink_client.replay import replay
 
@@ -101,3 +107,54 @@ def raised_within(fn: Any, seconds: float = 30) -> BaseException | None:
     t.join(seconds)
     assert not t.is_alive(), f"still running after {seconds} s (a hang)"
     return box[0]
+
+
+# -- the C fast path ---------------------------------------------------------------------
+def c_compiler() -> str | None:
+    """Path of the C compiler setuptools would use (``$CC``, Python's ``CC``, or ``cc``)."""
+    for candidate in (os.environ.get("CC"), sysconfig.get_config_var("CC"), "cc"):
+        if candidate:
+            found = shutil.which(shlex.split(candidate)[0])
+            if found:
+                return found
+    return None
+
+
+def python_headers() -> bool:
+    """Whether ``Python.h`` is installed (the extension cannot build without it)."""
+    return (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file()
+
+
+def c_buildable() -> bool:
+    """Whether this machine can build the C extensions (a compiler and ``Python.h``)."""
+    return c_compiler() is not None and python_headers()
+
+
+#: Marks a test of the C fast path. It is skipped only on a machine that cannot build the
+#: extension; where it can, a missing extension makes the test fail, never skip
+#: (tests/unit/test_packaging.py also fails there, naming the build).
+needs_c = pytest.mark.skipif(
+    not fastdecode.available() and not c_buildable(),
+    reason="no C compiler or Python.h: the C extension cannot be built here",
+)
+
+
+def same(a: Any, b: Any, path: str = "$") -> None:
+    """Assert deep equality with identical types at every level, NaN equal to NaN.
+
+    Lists and tuples (Avro maps as Arrow gives them: lists of pairs) are compared item by
+    item; ``path`` names where the first difference is.
+    """
+    assert type(a) is type(b), f"{path}: {type(a).__name__} != {type(b).__name__}"
+    if isinstance(a, float):
+        assert (math.isnan(a) and math.isnan(b)) or a == b, f"{path}: {a!r} != {b!r}"
+    elif isinstance(a, dict):
+        assert list(a) == list(b), f"{path}: keys differ"
+        for k in a:
+            same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"{path}: lengths {len(a)} != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            same(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"

@@ -16,7 +16,6 @@ import decimal
 import importlib
 import io
 import math
-from pathlib import Path
 from typing import Any
 
 import fastavro
@@ -28,25 +27,13 @@ from fink_client import arrowbatch, codec, fastdecode, schemas, synth
 from fink_client.arrowbatch import BatchDecodeError, BatchDecoder
 from fink_client.errors import DecodeError, SchemaError
 from fink_client.io import arrow
+from tests.helpers import SAMPLES, c_buildable, needs_c, same
 from tests.unit.test_codec_equality import EDGE_SCHEMA, _Gen
-from tests.unit.test_packaging import _compiler, _python_headers
-
-SAMPLES = Path(codec.__file__).resolve().parent / "data" / "samples"
-
-
-def _compiler_present() -> bool:
-    return _compiler() is not None and _python_headers()
-
-
-# Skipped only on a machine without a C compiler; with one, a missing extension fails
-# (tests/unit/test_packaging.py checks that the extension imports there).
-needs_c = pytest.mark.skipif(not fastdecode.available() and not _compiler_present(),
-                             reason="no C compiler: the C extension cannot be built here")
 
 
 def test_arrow_builder_is_in_the_built_extension() -> None:
     """The equality tests below must not pass on the fallback alone."""
-    if not _compiler_present():
+    if not c_buildable():
         pytest.skip("no C compiler on this machine: the dict path is the only path")
     module = importlib.import_module("fink_client._fastdecode")
     assert hasattr(module.Reader, "decode_arrow")
@@ -57,23 +44,6 @@ def encode(parsed: Any, record: dict) -> bytes:
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, parsed, record)
     return buf.getvalue()
-
-
-def same(a: Any, b: Any, path: str = "$") -> None:
-    """Deep equality with identical types, NaN equal to NaN (maps are lists of tuples)."""
-    assert type(a) is type(b), f"{path}: {type(a).__name__} != {type(b).__name__}"
-    if isinstance(a, float):
-        assert (math.isnan(a) and math.isnan(b)) or a == b, f"{path}: {a!r} != {b!r}"
-    elif isinstance(a, dict):
-        assert list(a) == list(b), f"{path}: keys differ"
-        for k in a:
-            same(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), f"{path}: lengths {len(a)} != {len(b)}"
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            same(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, f"{path}: {a!r} != {b!r}"
 
 
 def assert_same_batch(got: pa.RecordBatch, ref: pa.RecordBatch) -> None:
@@ -265,7 +235,7 @@ BAD_VALUES = {
 @pytest.mark.parametrize("what", sorted(BAD_VALUES))
 def test_bad_value_raises_batch_decode_error_with_index(path: str, what: str) -> None:
     if path == "c":
-        assert fastdecode.available() or not _compiler_present()
+        assert fastdecode.available() or not c_buildable()
     parsed = codec.parse_schema(SMALL)
     good = _small(parsed)
     assert good[:4] == b"\x02\x04ok"
@@ -315,7 +285,7 @@ def test_schema_without_arrow_equivalent_is_a_schema_error() -> None:
 def test_batch_too_large_is_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """32-bit Arrow offsets: a column over 2 GiB is refused, never wrapped (simulated)."""
     decoder = BatchDecoder(SMALL)
-    assert decoder.in_c or not _compiler_present()
+    assert decoder.in_c or not c_buildable()
     if not decoder.in_c:
         return
 
@@ -352,7 +322,7 @@ def test_fallback_when_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_c_schema_mismatch_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     """If the C builder's exported schema ever differs from io.arrow's, dicts are used."""
     if not fastdecode.available():
-        assert not _compiler_present()
+        assert not c_buildable()
         return
     parsed = codec.parse_schema(SMALL)
     other = pa.schema([pa.field("s", pa.large_string())])

@@ -14,37 +14,13 @@ import math
 import random
 import struct
 import uuid
-from pathlib import Path
 from typing import Any
 
 import fastavro
 import pytest
 
 from fink_client import codec, fastdecode, schemas, synth
-
-SAMPLES = Path(codec.__file__).resolve().parent / "data" / "samples"
-
-needs_fastpath = pytest.mark.skipif(
-    not fastdecode.available(), reason="C extension fink_client._fastdecode not built"
-)
-
-
-def same(a: Any, b: Any, path: str = "$") -> None:
-    """Assert deep equality with identical types, NaN equal to NaN."""
-    assert type(a) is type(b), f"{path}: {type(a).__name__} != {type(b).__name__}"
-    if isinstance(a, float):
-        assert (math.isnan(a) and math.isnan(b)) or a == b, f"{path}: {a!r} != {b!r}"
-    elif isinstance(a, dict):
-        assert list(a) == list(b), f"{path}: keys differ"
-        for k in a:
-            same(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list):
-        assert len(a) == len(b), f"{path}: lengths {len(a)} != {len(b)}"
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            same(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, f"{path}: {a!r} != {b!r}"
-
+from tests.helpers import SAMPLES, needs_c, same
 
 # -- seeded random records with edge values (extreme ints, -0.0, inf, NaN, unicode) --
 
@@ -132,14 +108,14 @@ def check_equal(parsed: Any, payload: bytes) -> None:
     same(fast(memoryview(payload)), codec.fastavro_reader(parsed)(payload))
 
 
-@needs_fastpath
+@needs_c
 @pytest.mark.parametrize("name,parsed,payload", SAMPLE_PAYLOADS,
                          ids=[p[0] for p in SAMPLE_PAYLOADS])
 def test_sample_alerts_identical(name: str, parsed: Any, payload: bytes) -> None:
     check_equal(parsed, payload)
 
 
-@needs_fastpath
+@needs_c
 @pytest.mark.parametrize("schema_name", sorted(schemas.bundled()))
 def test_synthetic_alerts_identical(schema_name: str) -> None:
     schema_json = schemas.load(schema_name)
@@ -173,7 +149,7 @@ EDGE_SCHEMA = {
 }
 
 
-@needs_fastpath
+@needs_c
 def test_edge_types_identical() -> None:
     parsed = codec.parse_schema(EDGE_SCHEMA)
     rec = {
@@ -228,7 +204,7 @@ def test_truncated_and_trailing_raise(which: str) -> None:
         read(b"")
 
 
-@needs_fastpath
+@needs_c
 def test_truncation_everywhere_small_record() -> None:
     """Every prefix of a small record raises in both paths."""
     parsed = codec.parse_schema(EDGE_SCHEMA)
@@ -242,7 +218,7 @@ def test_truncation_everywhere_small_record() -> None:
                 read(payload[:cut])
 
 
-@needs_fastpath
+@needs_c
 def test_bad_data_raises() -> None:
     parsed = codec.parse_schema({"type": "record", "name": "r", "fields": [
         {"name": "u", "type": ["null", "string"]}]})

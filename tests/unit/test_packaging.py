@@ -10,35 +10,17 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import os
-import shlex
-import shutil
-import sysconfig
-from pathlib import Path
 
 import pytest
 
 import fink_client
 from fink_client import fastdecode
-
-
-def _compiler() -> str | None:
-    """Path of the C compiler setuptools would use (``$CC``, Python's ``CC``, or ``cc``)."""
-    for candidate in (os.environ.get("CC"), sysconfig.get_config_var("CC"), "cc"):
-        if candidate:
-            found = shutil.which(shlex.split(candidate)[0])
-            if found:
-                return found
-    return None
-
-
-def _python_headers() -> bool:
-    return (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file()
+from tests.helpers import c_compiler, python_headers
 
 
 def test_fast_path_is_built_where_a_compiler_exists() -> None:
-    compiler = _compiler()
-    if compiler is None or not _python_headers():
+    compiler = c_compiler()
+    if compiler is None or not python_headers():
         pytest.skip("no C compiler or no Python headers: the fast path is optional here")
     try:
         importlib.import_module("fink_client._fastdecode")
