@@ -21,7 +21,7 @@ import pytest
 from confluent_kafka import Producer
 
 import fink_client
-from fink_client import codec, fastdecode
+from fink_client import codec, fastdecode, synth
 from fink_client.consumer import AlertConsumer
 from fink_client.replay import replay
 
@@ -71,10 +71,34 @@ def publish_transfer(kafka: Any, name: str, schema: dict, alerts: list[dict]) ->
     assert producer.flush(30) == 0
     parsed = codec.parse_schema(schema)
     for alert in alerts:
-        buf = io.BytesIO()
-        fastavro.schemaless_writer(buf, parsed, alert)
-        producer.produce(name, value=buf.getvalue())
+        producer.produce(name, value=schemaless(parsed, alert))
     assert producer.flush(30) == 0
+
+
+def schemaless(parsed: Any, record: dict) -> bytes:
+    """``record`` in Avro's schemaless encoding, by fastavro (the reference encoder);
+    ``parsed`` is a parsed schema (:func:`fink_client.codec.parse_schema`)."""
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, parsed, record)
+    return buf.getvalue()
+
+
+def synthetic_payloads(schema_json: dict, n: int, seed: int) -> list[bytes]:
+    """``n`` seeded synthetic alerts of ``schema_json`` (:mod:`fink_client.synth`),
+    schemaless-encoded."""
+    parsed = codec.parse_schema(schema_json)
+    return [schemaless(parsed, r) for r in synth.generate(schema_json, n, seed)]
+
+
+def sample_groups() -> list[tuple[str, dict, list[bytes]]]:
+    """``(file name, writer schema, schemaless payloads)`` of every bundled sample file."""
+    out = []
+    for path in sorted(SAMPLES.rglob("*.avro")):
+        with open(path, "rb") as fh:
+            reader = fastavro.reader(fh)
+            parsed = codec.parse_schema(reader.writer_schema)
+            out.append((path.name, reader.writer_schema, [schemaless(parsed, r) for r in reader]))
+    return out
 
 
 def drain(consumer: AlertConsumer, expected: int, timeout: float = 30) -> list:

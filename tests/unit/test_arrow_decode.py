@@ -14,7 +14,6 @@ import copy
 import datetime
 import decimal
 import importlib
-import io
 import math
 from typing import Any
 
@@ -23,11 +22,18 @@ import pyarrow as pa
 import pytest
 
 import fink_client
-from fink_client import arrowbatch, codec, fastdecode, schemas, synth
+from fink_client import arrowbatch, codec, fastdecode, schemas
 from fink_client.arrowbatch import BatchDecodeError, BatchDecoder
 from fink_client.errors import DecodeError, SchemaError
 from fink_client.io import arrow
-from tests.helpers import SAMPLES, c_buildable, needs_c, same
+from tests.helpers import (
+    c_buildable,
+    needs_c,
+    same,
+    sample_groups,
+    schemaless,
+    synthetic_payloads,
+)
 from tests.unit.test_codec_equality import EDGE_SCHEMA, _Gen
 
 
@@ -38,12 +44,6 @@ def test_arrow_builder_is_in_the_built_extension() -> None:
     module = importlib.import_module("fink_client._fastdecode")
     assert hasattr(module.Reader, "decode_arrow")
     assert BatchDecoder(SMALL).in_c
-
-
-def encode(parsed: Any, record: dict) -> bytes:
-    buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, parsed, record)
-    return buf.getvalue()
 
 
 def assert_same_batch(got: pa.RecordBatch, ref: pa.RecordBatch) -> None:
@@ -68,18 +68,6 @@ def check(schema_json: dict, payloads: list[bytes]) -> pa.RecordBatch:
     ref = arrow.to_record_batch([read(p) for p in payloads], arrow_schema)
     assert_same_batch(got, ref)
     return got
-
-
-def sample_groups() -> list[tuple[str, dict, list[bytes]]]:
-    """Every sample file's alerts, re-encoded schemaless, by file."""
-    out = []
-    for path in sorted(SAMPLES.rglob("*.avro")):
-        with open(path, "rb") as fh:
-            reader = fastavro.reader(fh)
-            schema_json = reader.writer_schema
-            parsed = codec.parse_schema(schema_json)
-            out.append((path.name, schema_json, [encode(parsed, r) for r in reader]))
-    return out
 
 
 SAMPLE_GROUPS = sample_groups()
@@ -111,10 +99,8 @@ def test_samples_of_one_schema_in_one_batch() -> None:
 def test_synthetic_alerts_equal_dict_path(schema_name: str) -> None:
     """Seeded synthetic alerts (fink_client.synth) of every bundled ZTF and LSST schema."""
     schema_json = schemas.load(schema_name)
-    parsed = codec.parse_schema(schema_json)
     for seed in (0, 1):
-        payloads = [encode(parsed, r) for r in synth.generate(schema_json, 25, seed)]
-        check(schema_json, payloads)
+        check(schema_json, synthetic_payloads(schema_json, 25, seed))
 
 
 # -- edge types -----------------------------------------------------------------------
@@ -169,7 +155,7 @@ def test_edge_types_equal_dict_path() -> None:
     records[0]["m"] = {"a": 1.5, "b": None, "é": -0.0, "n": math.nan}
     records[0]["sub2"] = None
     records[1]["sub2"] = {"x": math.nan}
-    got = check(EDGE, [encode(parsed, r) for r in records])
+    got = check(EDGE, [schemaless(parsed, r) for r in records])
     assert got.schema.field("ts").type == pa.timestamp("us", tz="UTC")
     assert got.schema.field("fdec").type == pa.decimal128(38, 5)
     assert got.column("sub2").null_count >= 1
@@ -183,7 +169,7 @@ def test_int64_extremes_exact_and_empty_batch() -> None:
     parsed = codec.parse_schema(schema)
     rows = [{"l": 2**63 - 1, "i": 2**31 - 1}, {"l": -(2**63), "i": -(2**31)},
             {"l": 2**53 + 1, "i": None}]
-    got = check(schema, [encode(parsed, r) for r in rows])
+    got = check(schema, [schemaless(parsed, r) for r in rows])
     assert got.column("l").to_pylist() == [2**63 - 1, -(2**63), 2**53 + 1]
     empty = fink_client.decode_batch([], schema)
     assert empty.num_rows == 0
@@ -192,8 +178,7 @@ def test_int64_extremes_exact_and_empty_batch() -> None:
 
 def test_public_decode_batch_accepts_json_text_and_dict() -> None:
     schema_json = schemas.load("distribution_schema_fink_ztf_2.7_3.10.1")
-    parsed = codec.parse_schema(schema_json)
-    payloads = [encode(parsed, r) for r in synth.generate(schema_json, 3, 5)]
+    payloads = synthetic_payloads(schema_json, 3, 5)
     import json
 
     a = fink_client.decode_batch(payloads, schema_json)
@@ -216,7 +201,7 @@ SMALL = {"type": "record", "name": "r", "fields": [
 def _small(parsed: Any, **over: Any) -> bytes:
     rec = {"s": "ok", "i": 1, "a": [1.0, math.nan], "dec": decimal.Decimal("1.5")}
     rec.update(over)
-    return encode(parsed, rec)
+    return schemaless(parsed, rec)
 
 
 BAD_VALUES = {
@@ -302,8 +287,7 @@ def test_batch_too_large_is_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_fallback_without_extension_gives_the_same_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     schema_json = schemas.load("fink_lsst_alert_7.4")
-    parsed = codec.parse_schema(schema_json)
-    payloads = [encode(parsed, r) for r in synth.generate(schema_json, 5, 3)]
+    payloads = synthetic_payloads(schema_json, 5, 3)
     monkeypatch.setattr(fastdecode, "_CReader", None)
     fallback = BatchDecoder(schema_json)
     assert not fallback.in_c

@@ -9,7 +9,6 @@ The validator must refuse exactly what the decoder refuses.
 
 from __future__ import annotations
 
-import io
 import os
 import random
 from pathlib import Path
@@ -27,16 +26,11 @@ from fink_client.io.avro_passthrough import (
     prepare,
 )
 from fink_client.testing import assert_alerts_equal
+from tests.helpers import schemaless
 
 SAMPLES = Path(codec.__file__).resolve().parent / "data" / "samples"
 SAMPLE_DIRS = sorted(p for p in SAMPLES.glob("*/*") if p.is_dir())
 CODECS = ["null", "deflate", "snappy", "zstandard"]
-
-
-def encode(parsed: object, record: dict) -> bytes:
-    buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, parsed, record)
-    return buf.getvalue()
 
 
 def sample_set(folder: Path) -> tuple[dict, list[dict], list[bytes]]:
@@ -48,7 +42,7 @@ def sample_set(folder: Path) -> tuple[dict, list[dict], list[bytes]]:
             schema = reader.writer_schema
             records.extend(reader)
     parsed = codec.parse_schema(schema)
-    return schema, records, [encode(parsed, r) for r in records]
+    return schema, records, [schemaless(parsed, r) for r in records]
 
 
 def read_back(path: Path) -> list[dict]:
@@ -83,7 +77,7 @@ def test_synthetic_every_bundled_schema(tmp_path: Path, name: str, codec_name: s
     schema = schemas.load(name)
     parsed = codec.parse_schema(schema)
     records = list(synth.generate(schema, 12, seed=5))
-    values = [encode(parsed, r) for r in records]
+    values = [schemaless(parsed, r) for r in records]
     # a small sync interval: several alerts per block for some, one for others
     writer = RawAvroWriter(tmp_path, codec=codec_name, sync_interval=30_000)
     [path] = writer.write(values, schema, topic="t", partition=0, offsets=range(12))
@@ -94,7 +88,7 @@ def test_synthetic_every_bundled_schema(tmp_path: Path, name: str, codec_name: s
 
 def test_small_records_share_blocks(tmp_path: Path) -> None:
     schema = {"type": "record", "name": "r", "fields": [{"name": "x", "type": "long"}]}
-    values = [encode(codec.parse_schema(schema), {"x": i}) for i in range(1000)]
+    values = [schemaless(codec.parse_schema(schema), {"x": i}) for i in range(1000)]
     [path] = RawAvroWriter(tmp_path, codec="deflate").write(
         values, schema, topic="t", partition=0, offsets=range(1000))
     with open(path, "rb") as fh:

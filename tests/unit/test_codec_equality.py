@@ -19,8 +19,8 @@ from typing import Any
 import fastavro
 import pytest
 
-from fink_client import codec, fastdecode, schemas, synth
-from tests.helpers import SAMPLES, needs_c, same
+from fink_client import codec, fastdecode, schemas
+from tests.helpers import needs_c, same, sample_groups, schemaless, synthetic_payloads
 
 # -- seeded random records with edge values (extreme ints, -0.0, inf, NaN, unicode) --
 
@@ -77,24 +77,12 @@ class _Gen:
         return self.value(self.named[t], depth)
 
 
-def synthetic(schema_json: dict, n: int, seed: int) -> list[dict]:
-    """``n`` seeded synthetic alerts for ``schema_json``."""
-    return list(synth.generate(schema_json, n, seed))
-
-
-def encode(parsed: Any, record: dict) -> bytes:
-    buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, parsed, record)
-    return buf.getvalue()
-
-
 def sample_payloads() -> list[tuple[str, Any, bytes]]:
+    """``(file name, parsed schema, payload)`` of every bundled sample alert."""
     out = []
-    for path in sorted(SAMPLES.rglob("*.avro")):
-        with open(path, "rb") as fh:
-            reader = fastavro.reader(fh)
-            parsed = codec.parse_schema(reader.writer_schema)
-            out.extend((path.name, parsed, encode(parsed, rec)) for rec in reader)
+    for name, schema_json, payloads in sample_groups():
+        parsed = codec.parse_schema(schema_json)
+        out.extend((name, parsed, payload) for payload in payloads)
     return out
 
 
@@ -121,8 +109,8 @@ def test_synthetic_alerts_identical(schema_name: str) -> None:
     schema_json = schemas.load(schema_name)
     parsed = codec.parse_schema(schema_json)
     for seed in range(3):
-        for record in synthetic(schema_json, 5, seed):
-            check_equal(parsed, encode(parsed, record))
+        for payload in synthetic_payloads(schema_json, 5, seed):
+            check_equal(parsed, payload)
 
 
 EDGE_SCHEMA = {
@@ -160,11 +148,11 @@ def test_edge_types_identical() -> None:
         "dec": decimal.Decimal("1234.56"), "odd": "plain", "b": True, "nul": None,
         "sub": {"x": 0.25}, "sub2": {"x": math.nan},
     }
-    check_equal(parsed, encode(parsed, rec))
+    check_equal(parsed, schemaless(parsed, rec))
     for seed in range(20):
         record = _Gen(seed).value(EDGE_SCHEMA)
         record.update(ts=rec["ts"], d=rec["d"], u=rec["u"], dec=rec["dec"])
-        check_equal(parsed, encode(parsed, record))
+        check_equal(parsed, schemaless(parsed, record))
 
 
 def test_multi_block_and_negative_count_arrays() -> None:
@@ -210,7 +198,7 @@ def test_truncation_everywhere_small_record() -> None:
     parsed = codec.parse_schema(EDGE_SCHEMA)
     rec = _Gen(1).value(EDGE_SCHEMA)
     rec.update(u="00000000-0000-0000-0000-000000000000", dec=decimal.Decimal("0.01"))
-    payload = encode(parsed, rec)
+    payload = schemaless(parsed, rec)
     fast, ref = READERS["fast"](parsed), READERS["fastavro"](parsed)
     for cut in range(len(payload)):
         for read in (fast, ref):
@@ -249,7 +237,7 @@ def test_fallback_for_refused_schema() -> None:
     assert codec.fast_reader(parsed) is None
     read = codec.compile_reader(parsed)
     assert read.__class__.__name__ != "Reader"
-    payload = encode(parsed, {"value": 1, "next": {"value": 2, "next": None}})
+    payload = schemaless(parsed, {"value": 1, "next": {"value": 2, "next": None}})
     assert read(payload) == {"value": 1, "next": {"value": 2, "next": None}}
     with pytest.raises(codec.TrailingBytesError):
         read(payload + b"\x00")
