@@ -1,8 +1,9 @@
 """Fuzzing the Avro -> Arrow batch decoder (``decode_batch``) with mutated real payloads.
 
-Same mutations as tests/faults/test_fuzz.py (bit flips, overwrites, truncation,
-insertion, duplication, deletion, huge varints) on schemaless values of real Fink ZTF,
-raw ZTF and Rubin/LSST alerts, each mutated value placed in a batch between good ones.
+Same mutations as tests/faults/test_fuzz.py (tests/faults/fuzzing.py: bit flips,
+overwrites, truncation, insertion, duplication, deletion, huge varints) on schemaless
+values of real Fink ZTF, raw ZTF and Rubin/LSST alerts, each mutated value placed in a
+batch between good ones.
 Properties: only :class:`BatchDecodeError` escapes, with the mutated value's index;
 each batch ends quickly; RSS stays flat; when both the C path and the dict path
 accept a value, they give the same row. Length prefixes claiming gigabytes are
@@ -11,28 +12,28 @@ decoded in a child process whose peak RSS is compared with a baseline.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 
-import psutil
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fink_client.arrowbatch import BatchDecodeError, BatchDecoder
 from fink_client.replay import Encoder
+from tests.faults.fuzzing import (
+    CASE_LIMIT_S,
+    FUZZ_CASES,
+    RSS_GROWTH_LIMIT,
+    check_crafted_in_child,
+    mutate_bytes,
+    run_fuzz,
+)
 from tests.faults.helpers import SAMPLES, sample_records
-from tests.faults.test_fuzz import crafted_payloads, mutate_bytes
-from tests.unit.test_arrow_decode import _compiler_present, assert_same_batch
+from tests.helpers import c_buildable
+from tests.unit.test_arrow_decode import assert_same_batch
 
 pytestmark = pytest.mark.faults
 
-FUZZ_CASES = int(os.environ.get("FINK_FUZZ_CASES", "5000")) // 5  # a batch decode is ~3 values
-CASE_LIMIT_S = 2.0
-RSS_GROWTH_LIMIT = 64 * 1024 * 1024
+BATCH_CASES = FUZZ_CASES // 5  # a batch decode is ~3 values
 
 
 def _seeds() -> list[tuple[BatchDecoder, bytes]]:
@@ -40,7 +41,7 @@ def _seeds() -> list[tuple[BatchDecoder, bytes]]:
     for sub in ("ztf/fink", "ztf/raw", "lsst"):
         for schema, record in sample_records(SAMPLES / sub)[:2]:
             decoder = BatchDecoder(schema)
-            assert decoder.in_c or not _compiler_present()
+            assert decoder.in_c or not c_buildable()
             out.append((decoder, Encoder("fink").encode(schema, record)[0]))
     return out
 
@@ -80,28 +81,17 @@ def _one(index: int, value: bytes) -> None:
 
 @pytest.mark.timeout(300)
 def test_mutated_values_raise_only_batch_decode_errors(capsys) -> None:
-    proc = psutil.Process()
     for decoder, good in SEEDS:  # warm up both paths (pyarrow's pool keeps what it got)
         for _ in range(50):
             decoder.decode([good] * 3)
             decoder.decode_via_dicts([good] * 3)
-    rss0 = proc.memory_info().rss
-    t0 = time.monotonic()
-
-    @settings(max_examples=FUZZ_CASES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
-    @given(mutated())
-    def run(case: tuple[int, bytes]) -> None:
-        _one(*case)
-
-    run()
-    growth = proc.memory_info().rss - rss0
+    growth, seconds = run_fuzz(_one, mutated(), BATCH_CASES)
     with capsys.disabled():
         print(f"\n[faults] arrow fuzz: {COUNT['cases']} batches ({COUNT['errors']} typed "
               f"errors, {COUNT['both_ok']} equal to the dict path), slowest "
               f"{COUNT['slowest'] * 1000:.1f} ms, RSS growth {growth / 2**20:.1f} MB, "
-              f"{time.monotonic() - t0:.0f} s")
-    assert COUNT["cases"] >= FUZZ_CASES * 0.9
+              f"{seconds:.0f} s")
+    assert COUNT["cases"] >= BATCH_CASES * 0.9
     assert COUNT["errors"] > COUNT["cases"] // 2
     assert growth < RSS_GROWTH_LIMIT
 
@@ -136,16 +126,6 @@ print(json.dumps(out))
 
 def test_length_prefix_claiming_gigabytes_allocates_nothing() -> None:
     """Strings/arrays claiming 16 MB..4 EB in a batch: typed error, fast, flat peak RSS."""
-    good = Encoder("fink").encode(*sample_records()[0])[0].hex()
-    cases = [(n, v.hex(), k.hex(), good) for n, v, k in crafted_payloads()]
-    proc = subprocess.run([sys.executable, "-c", CHILD], input=json.dumps(cases).encode(),
-                          capture_output=True, timeout=120, env=dict(os.environ))
-    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
-    out = json.loads(proc.stdout)
-    assert out["in_c"] or not _compiler_present()
-    assert out["escaped"] == []
-    assert out["decoded"] == []
-    assert out["slow"] == []
-    assert out["peak_growth_kb"] * 1024 < RSS_GROWTH_LIMIT, (
-        f"peak RSS grew by {out['peak_growth_kb'] / 1024:.0f} MB")
+    out = check_crafted_in_child(CHILD)
+    assert out["in_c"] or not c_buildable()
 

@@ -14,44 +14,28 @@ The case count is printed (``[faults] fuzz: N cases``) so that it can be quoted.
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import subprocess
-import sys
 import time
 
-import fastavro
-import psutil
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fink_client
 from fink_client.errors import AlertError
 from fink_client.replay import Encoder
 from fink_client.wire import Decoder
+from tests.faults.fuzzing import (
+    CASE_LIMIT_S,
+    FUZZ_CASES,
+    RSS_GROWTH_LIMIT,
+    check_crafted_in_child,
+    mutate_bytes,
+    run_fuzz,
+    zigzag,
+)
 from tests.faults.helpers import SAMPLES, sample_records
 
 pytestmark = pytest.mark.faults
-
-FUZZ_CASES = int(os.environ.get("FINK_FUZZ_CASES", "5000"))
-CASE_LIMIT_S = 2.0  # one decode of a ~50-160 KB payload takes ~1 ms: 2 s means a hang
-RSS_GROWTH_LIMIT = 64 * 1024 * 1024
-
-
-def zigzag(n: int) -> bytes:
-    """Avro long encoding of ``n``."""
-    z = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while True:
-        b = z & 0x7F
-        z >>= 7
-        if z:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def _seeds() -> list[tuple[str, bytes, bytes | None]]:
@@ -69,33 +53,6 @@ def _seeds() -> list[tuple[str, bytes, bytes | None]]:
 SEEDS = _seeds()
 DECODER = Decoder()
 COUNT = {"cases": 0, "decoded": 0, "errors": 0, "slowest": 0.0}
-
-
-def mutate_bytes(draw: st.DrawFn, value: bytes) -> bytes:
-    """``value`` with 1-4 mutations: bit flips, bytes set, truncation, insertions,
-    duplicated or deleted runs, and varints claiming huge lengths or counts."""
-    buf = bytearray(value)
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(["flip", "set", "truncate", "insert", "dup", "delete",
-                                   "varint", "varint"]))
-        pos = draw(st.integers(0, max(0, len(buf) - 1)))
-        if op == "flip" and buf:
-            buf[pos] ^= 1 << draw(st.integers(0, 7))
-        elif op == "set" and buf:
-            buf[pos] = draw(st.integers(0, 255))
-        elif op == "truncate":
-            del buf[pos:]
-        elif op == "insert":
-            buf[pos:pos] = draw(st.binary(min_size=1, max_size=16))
-        elif op == "dup":
-            n = draw(st.integers(1, 512))
-            buf[pos:pos] = buf[pos:pos + n]
-        elif op == "delete":
-            del buf[pos:pos + draw(st.integers(1, 512))]
-        elif op == "varint":  # a length or count claiming up to exabytes
-            big = draw(st.one_of(st.integers(2**20, 2**62), st.integers(-(2**62), -1)))
-            buf[pos:pos + draw(st.integers(0, 9))] = zigzag(big)
-    return bytes(buf)
 
 
 @st.composite
@@ -128,24 +85,13 @@ def _decode_one(value: bytes, key: bytes | None) -> None:
 @pytest.mark.timeout(300)
 def test_mutated_payloads_raise_only_alert_errors(capsys) -> None:
     """Only typed errors escape, every case is fast, RSS stays flat over the whole run."""
-    proc = psutil.Process()
     for _name, value, key in SEEDS:  # warm the schema cache before measuring memory
         DECODER.decode(value, key)
-    rss0 = proc.memory_info().rss
-    t0 = time.monotonic()
-
-    @settings(max_examples=FUZZ_CASES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
-    @given(mutated())
-    def run(case: tuple[bytes, bytes | None]) -> None:
-        _decode_one(*case)
-
-    run()
-    growth = proc.memory_info().rss - rss0
+    growth, seconds = run_fuzz(_decode_one, mutated(), FUZZ_CASES)
     with capsys.disabled():
         print(f"\n[faults] fuzz: {COUNT['cases']} cases ({COUNT['errors']} typed errors, "
               f"{COUNT['decoded']} decoded), slowest {COUNT['slowest'] * 1000:.1f} ms, "
-              f"RSS growth {growth / 2**20:.1f} MB, {time.monotonic() - t0:.0f} s")
+              f"RSS growth {growth / 2**20:.1f} MB, {seconds:.0f} s")
     assert COUNT["cases"] >= FUZZ_CASES * 0.9
     assert COUNT["errors"] > COUNT["cases"] // 2  # the mutations do break payloads
     assert growth < RSS_GROWTH_LIMIT
@@ -157,32 +103,6 @@ def test_public_decode_function_also_raises_typed_errors() -> None:
     for bad in (value[:100], value + b"\x00", b"\xff" * 64, zigzag(2**60) + value[1:]):
         with pytest.raises(AlertError):
             fink_client.decode(bad, key)
-
-
-def _prefix_len(schema: dict, record: dict, nfields: int) -> int:
-    """Byte offset where field ``nfields`` starts in the schemaless encoding of ``record``."""
-    prefix = dict(schema, fields=schema["fields"][:nfields])
-    buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, fastavro.parse_schema(prefix, named_schemas={}), record)
-    return buf.tell()
-
-
-def crafted_payloads() -> list[tuple[str, bytes, bytes]]:
-    """Fink ZTF payloads whose first string length, or prv_candidates count, is huge."""
-    schema, record = sample_records()[0]
-    value, key = Encoder("fink").encode(schema, record)
-    names = [f["name"] for f in schema["fields"]]
-    at = _prefix_len(schema, record, names.index("prv_candidates"))
-    out = []
-    for claim in (2**24, 2**31, 2**40, 2**62):
-        # timestamp: union branch 0 (string), then the string length
-        out.append((f"string of {claim} bytes", b"\x00" + zigzag(claim) + value[2:200], key))
-        # prv_candidates: union branch 0 (array), then the block count
-        out.append((f"array of {claim} items", value[:at] + b"\x00" + zigzag(claim)
-                    + value[at + 2:at + 300], key))
-        out.append((f"array block of -{claim} items", value[:at] + b"\x00" + zigzag(-claim)
-                    + zigzag(claim) + value[at + 2:at + 300], key))
-    return out
 
 
 CHILD = r"""
@@ -214,17 +134,7 @@ print(json.dumps(out))
 @pytest.mark.parametrize("fastpath", ["c", "fastavro"])
 def test_length_prefix_claiming_gigabytes_allocates_nothing(fastpath: str) -> None:
     """Strings/arrays claiming 16 MB..4 EB: typed error, fast, peak RSS growth < 64 MB."""
-    good = Encoder("fink").encode(*sample_records()[0])[0].hex()
-    cases = [(n, v.hex(), k.hex(), good) for n, v, k in crafted_payloads()]
     env = dict(os.environ)
     if fastpath == "fastavro":
         env["FINK_CLIENT_NO_FASTPATH"] = "1"
-    proc = subprocess.run([sys.executable, "-c", CHILD], input=json.dumps(cases).encode(),
-                          capture_output=True, timeout=120, env=env)
-    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
-    out = json.loads(proc.stdout)
-    assert out["escaped"] == []
-    assert out["decoded"] == []
-    assert out["slow"] == []
-    assert out["peak_growth_kb"] * 1024 < RSS_GROWTH_LIMIT, (
-        f"peak RSS grew by {out['peak_growth_kb'] / 1024:.0f} MB")
+    check_crafted_in_child(CHILD, env)
