@@ -266,24 +266,6 @@ def test_exception_in_async_with_redelivers_the_last_call(kafka, topic, alice_co
     assert not set(again) & set(first[:2])  # those of the earlier call were processed
 
 
-def test_undecodable_message_is_a_typed_error_then_the_stream_goes_on(kafka, topic,
-                                                                      alice_config) -> None:
-    producer = Producer({"bootstrap.servers": kafka.admin_servers})
-    producer.produce(topic, value=b"\x07not an alert", key=b"nonsense")
-    producer.flush(10)
-    publish(kafka, topic, SAMPLES / "ztf" / "fink")
-
-    async def main() -> None:
-        async with AlertConsumer([topic], alice_config(unique_group())) as consumer:
-            with pytest.raises(DecodeError) as info:
-                await consumer.poll(timeout=20)
-            assert (info.value.topic, info.value.partition, info.value.offset) == (topic, 0, 0)
-            got = await consumer.consume(4, timeout=20)
-            assert len(got) == 4
-
-    asyncio.run(main())
-
-
 def test_commit_after_a_cancelled_poll_commits_only_what_was_handed(kafka, topic,
                                                                     alice_config) -> None:
     n = publish(kafka, topic, SAMPLES / "ztf" / "raw-datasim")
@@ -309,8 +291,16 @@ def test_commit_after_a_cancelled_poll_commits_only_what_was_handed(kafka, topic
     assert not set(first) & {a["candid"] for _, a in again}
 
 
-def test_alerts_before_an_undecodable_message_come_first(kafka, topic, alice_config) -> None:
-    publish(kafka, topic, SAMPLES / "ztf" / "fink")
+@pytest.mark.parametrize(("good_before", "failing_call"), [(0, "poll"), (4, "consume")],
+                         ids=["bad-first", "bad-after-4"])
+def test_undecodable_message_is_a_typed_error_then_the_stream_goes_on(
+    kafka, topic, alice_config, good_before: int, failing_call: str
+) -> None:
+    """An undecodable message is a DecodeError naming its offset, raised by ``poll`` or
+    ``consume``; the alerts before it come first (one ``consume`` returns at the bad
+    message, not at its timeout), and those after it come next."""
+    if good_before:
+        publish(kafka, topic, SAMPLES / "ztf" / "fink")
     producer = Producer({"bootstrap.servers": kafka.admin_servers})
     producer.produce(topic, value=b"\x07not an alert", key=b"nonsense")
     producer.flush(10)
@@ -319,12 +309,17 @@ def test_alerts_before_an_undecodable_message_come_first(kafka, topic, alice_con
     async def main() -> float:
         async with AlertConsumer([topic], alice_config(unique_group())) as consumer:
             start = time.monotonic()
-            before = await consumer.consume(100, timeout=120)
+            if good_before:
+                before = await consumer.consume(100, timeout=120)
+                assert len(before) == good_before
             took = time.monotonic() - start
-            assert len(before) == 4  # returned at the bad message, not after 120 s
             with pytest.raises(DecodeError) as info:
-                await consumer.consume(100, timeout=20)
-            assert info.value.offset == 4
+                if failing_call == "poll":
+                    await consumer.poll(timeout=20)
+                else:
+                    await consumer.consume(100, timeout=20)
+            assert (info.value.topic, info.value.partition, info.value.offset) == (
+                topic, 0, good_before)
             after = await consumer.consume(4, timeout=20)
             assert len(after) == 4
             return took
