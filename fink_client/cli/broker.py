@@ -85,8 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------------------- state
-def _state_dir(args: argparse.Namespace) -> Path:
-    return (args.state_dir or default_state_dir()).expanduser().resolve()
+def _state_dir(folder: Path | None) -> Path:
+    """``folder`` (``--state-dir``), or :func:`default_state_dir`, as an absolute path."""
+    return (folder or default_state_dir()).expanduser().resolve()
 
 
 @contextlib.contextmanager
@@ -163,7 +164,7 @@ def _not_running(as_json: bool, message: str) -> int:
 # ---------------------------------------------------------------------------- commands
 def cmd_start(args: argparse.Namespace) -> int:
     """Start the detached broker, or print the details of the one already running."""
-    state_dir = _state_dir(args)
+    state_dir = _state_dir(args.state_dir)
     with _locked(state_dir):
         state = _read_state(state_dir)
         if state is not None:
@@ -222,20 +223,24 @@ def _live_state(state_dir: Path) -> tuple[dict[str, Any] | None, str]:
     return state, ""
 
 
+def _locked_live_state(state_dir: Path) -> tuple[dict[str, Any] | None, str]:
+    """:func:`_live_state`, taking the state folder's lock for the read."""
+    with _locked(state_dir):
+        return _live_state(state_dir)
+
+
 def running_broker(state_dir: Path | None = None) -> dict[str, Any] | None:
     """State (servers, pid, demo user) of the broker ``finkctl broker start`` left running.
 
     ``None`` when none runs in ``state_dir`` (default :func:`default_state_dir`); a stale
     state is cleaned, as by ``finkctl broker status``.
     """
-    folder = (state_dir or default_state_dir()).expanduser().resolve()
-    with _locked(folder):
-        return _live_state(folder)[0]
+    return _locked_live_state(_state_dir(state_dir))[0]
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
     """Stop the detached broker and remove its state and data."""
-    state_dir = _state_dir(args)
+    state_dir = _state_dir(args.state_dir)
     with _locked(state_dir):
         state, why = _live_state(state_dir)
         if state is None:
@@ -253,10 +258,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Exit 0 and print details if the broker runs, else exit 1."""
-    state_dir = _state_dir(args)
-    with _locked(state_dir):
-        state, why = _live_state(state_dir)
-        if state is None:
-            return _not_running(args.json, why)
+    state, why = _locked_live_state(_state_dir(args.state_dir))
+    if state is None:
+        return _not_running(args.json, why)
     _print_details(state, args.json)
     return EXIT_OK
