@@ -20,13 +20,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from fink_client import schemas, synth
+from fink_client import schemas, synth, viz
 from fink_client.errors import AlertError, SchemaError
 from fink_client.viz import (
-    CUTOUTS_FIGSIZE,
-    DPI,
-    LIGHTCURVE_FIGSIZE,
-    SUMMARY_FIGSIZE,
     CutoutError,
     VizError,
     alert_header,
@@ -57,12 +53,12 @@ def load(path: Path) -> dict[str, Any]:
 
 def px(figsize: tuple[float, float]) -> tuple[int, int]:
     """(height, width) in pixels of a figure of ``figsize`` inches at DPI."""
-    return round(figsize[1] * DPI), round(figsize[0] * DPI)
+    return round(figsize[1] * viz.DPI), round(figsize[0] * viz.DPI)
 
 
 def png_array(fig: Figure, tmp_path: Path, name: str = "fig.png") -> np.ndarray:
     path = tmp_path / name
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=viz.DPI)
     return mpimg.imread(path)
 
 
@@ -106,7 +102,7 @@ def test_every_sample_summary_png_has_expected_size_and_content(path: Path, tmp_
     out = save_summary_png(alert, tmp_path)
     assert out.name == png_name(alert)
     image = mpimg.imread(out)
-    assert image.shape[:2] == px(SUMMARY_FIGSIZE)
+    assert image.shape[:2] == px(viz.SUMMARY_FIGSIZE)
     assert_rich_image(image[..., :3], min_std=0.1, min_levels=300, max_dominant=1.0)
     # The three cutout panels, alone, are real pictures (not blank, not one colour).
     fig = summary_figure(alert)
@@ -120,9 +116,9 @@ def test_every_sample_summary_png_has_expected_size_and_content(path: Path, tmp_
 def test_cutouts_and_lightcurve_figures_have_their_documented_sizes(path: Path, tmp_path):
     alert = load(path)
     cut = png_array(plot_cutouts(alert), tmp_path, "c.png")
-    assert cut.shape[:2] == px(CUTOUTS_FIGSIZE)
+    assert cut.shape[:2] == px(viz.CUTOUTS_FIGSIZE)
     lc = png_array(plot_lightcurve(alert), tmp_path, "l.png")
-    assert lc.shape[:2] == px(LIGHTCURVE_FIGSIZE)
+    assert lc.shape[:2] == px(viz.LIGHTCURVE_FIGSIZE)
     assert_rich_image(lc[..., :3], min_std=0.05, min_levels=50, max_dominant=1.0)
 
 
@@ -141,7 +137,7 @@ def test_synthetic_lsst_alerts_render(tmp_path: Path):
     assert len(set(paths)) == len(alerts)
     for p in paths:
         image = mpimg.imread(p)
-        assert image.shape[:2] == px(SUMMARY_FIGSIZE)
+        assert image.shape[:2] == px(viz.SUMMARY_FIGSIZE)
         assert_rich_image(image[..., :3], min_std=0.1, min_levels=100, max_dominant=1.0)
 
 
@@ -236,7 +232,7 @@ def test_corrupt_lsst_cutout(tmp_path: Path):
         read_cutout(alert, "Template")
     assert exc.value.field == "cutoutTemplate"
     out = save_summary_png(alert, tmp_path)
-    assert mpimg.imread(out).shape[:2] == px(SUMMARY_FIGSIZE)
+    assert mpimg.imread(out).shape[:2] == px(viz.SUMMARY_FIGSIZE)
 
 
 # -- light curves ------------------------------------------------------------------------
@@ -290,7 +286,7 @@ def test_alert_without_history_draws_its_single_point(path: Path, tmp_path: Path
     fig = plot_lightcurve(alert)
     assert "no history" in texts(fig)
     out = save_summary_png(alert, tmp_path)
-    assert mpimg.imread(out).shape[:2] == px(SUMMARY_FIGSIZE)
+    assert mpimg.imread(out).shape[:2] == px(viz.SUMMARY_FIGSIZE)
 
 
 def test_no_photometry_at_all_is_an_error_naming_the_field_but_summary_still_renders():
