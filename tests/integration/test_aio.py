@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
@@ -153,15 +155,18 @@ def test_close_from_another_task_ends_async_for(kafka, topic, alice_config) -> N
     assert asyncio.run(rest()) == []
 
 
-def _cancel_when_fetched(consumer: AlertConsumer, task_box: list) -> None:
-    """Cancel the waiting task at the moment the worker has an alert for it.
+async def _cancel_at_fetch(consumer: AlertConsumer, call: Coroutine[Any, Any, Any]) -> None:
+    """Run ``call`` (a ``poll`` or ``consume`` of ``consumer``) as a task and cancel it at
+    the moment the worker has an alert for it, before the result can reach it; assert the
+    task ended cancelled, by that fetch.
 
-    Wraps the real sync ``consume_messages`` (real broker, real consumer): when it returns
-    an alert, the task awaiting it is cancelled before the result can reach it.
+    Wraps the real sync ``consume_messages`` (real broker, real consumer) for the rest of
+    the consumer's life; the wrapper cancels once.
     """
     sync = consumer._consumer
     real = sync.consume_messages
     loop = asyncio.get_running_loop()
+    task_box: list = []
 
     def consume_messages(*args, **kwargs):
         out = real(*args, **kwargs)
@@ -171,6 +176,11 @@ def _cancel_when_fetched(consumer: AlertConsumer, task_box: list) -> None:
         return out
 
     sync.consume_messages = consume_messages
+    task = loop.create_task(call)
+    task_box.append(task)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not task_box, "cancelled, but not by the fetch of an alert"
 
 
 def test_cancelled_poll_stores_nothing_and_restart_gets_the_alert(kafka, topic,
@@ -180,13 +190,7 @@ def test_cancelled_poll_stores_nothing_and_restart_gets_the_alert(kafka, topic,
 
     async def cancelled_first_poll() -> None:
         async with AlertConsumer([topic], alice_config(gid)) as consumer:
-            box: list = []
-            _cancel_when_fetched(consumer, box)
-            task = asyncio.get_running_loop().create_task(consumer.poll(timeout=30))
-            box.append(task)
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            assert not box  # the cancellation came from the fetch of an alert
+            await _cancel_at_fetch(consumer, consumer.poll(timeout=30))
         # left normally: close() stores only what reached a caller (nothing)
 
     asyncio.run(cancelled_first_poll())
@@ -200,12 +204,7 @@ def test_cancelled_poll_alert_goes_to_the_next_call(kafka, topic, alice_config) 
 
     async def main() -> list[int]:
         async with AlertConsumer([topic], alice_config(unique_group())) as consumer:
-            box: list = []
-            _cancel_when_fetched(consumer, box)
-            task = asyncio.get_running_loop().create_task(consumer.consume(3, timeout=30))
-            box.append(task)
-            with pytest.raises(asyncio.CancelledError):
-                await task
+            await _cancel_at_fetch(consumer, consumer.consume(3, timeout=30))
             got = []
             while len(got) < 10:
                 batch = await consumer.consume(10, timeout=20)
@@ -276,12 +275,7 @@ def test_commit_after_a_cancelled_poll_commits_only_what_was_handed(kafka, topic
             async with AlertConsumer([topic], alice_config(gid)) as consumer:
                 first = await consumer.consume(2, timeout=20)
                 assert len(first) == 2
-                box: list = []
-                _cancel_when_fetched(consumer, box)
-                task = asyncio.get_running_loop().create_task(consumer.poll(timeout=30))
-                box.append(task)
-                with pytest.raises(asyncio.CancelledError):
-                    await task
+                await _cancel_at_fetch(consumer, consumer.poll(timeout=30))
                 await consumer.commit()  # the 2 handed out; not the alert never received
                 raise RuntimeError("crash")  # nothing stored after the commit
         return [a["candid"] for _, a in first]
