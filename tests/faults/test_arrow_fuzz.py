@@ -19,21 +19,14 @@ from hypothesis import strategies as st
 
 from fink_client.arrowbatch import BatchDecodeError, BatchDecoder
 from fink_client.replay import Encoder
-from tests.faults.fuzzing import (
-    CASE_LIMIT_S,
-    FUZZ_CASES,
-    RSS_GROWTH_LIMIT,
-    check_crafted_in_child,
-    mutate_bytes,
-    run_fuzz,
-)
+from tests.faults import fuzzing
 from tests.faults.helpers import SAMPLES, sample_records
 from tests.helpers import c_buildable
 from tests.unit.test_arrow_decode import assert_same_batch
 
 pytestmark = pytest.mark.faults
 
-BATCH_CASES = FUZZ_CASES // 5  # a batch decode is ~3 values
+BATCH_CASES = fuzzing.FUZZ_CASES // 5  # a batch decode is ~3 values
 
 
 def _seeds() -> list[tuple[BatchDecoder, bytes]]:
@@ -53,7 +46,7 @@ COUNT = {"cases": 0, "errors": 0, "both_ok": 0, "slowest": 0.0}
 @st.composite
 def mutated(draw: st.DrawFn) -> tuple[int, bytes]:
     index = draw(st.integers(0, len(SEEDS) - 1))
-    return index, mutate_bytes(draw, SEEDS[index][1])
+    return index, fuzzing.mutate_bytes(draw, SEEDS[index][1])
 
 
 def _one(index: int, value: bytes) -> None:
@@ -69,7 +62,7 @@ def _one(index: int, value: bytes) -> None:
     elapsed = time.perf_counter() - t0
     COUNT["cases"] += 1
     COUNT["slowest"] = max(COUNT["slowest"], elapsed)
-    assert elapsed < CASE_LIMIT_S, f"one batch took {elapsed:.1f} s"
+    assert elapsed < fuzzing.CASE_LIMIT_S, f"one batch took {elapsed:.1f} s"
     if got is not None:
         try:
             ref = decoder.decode_via_dicts([good, value, good])
@@ -85,7 +78,7 @@ def test_mutated_values_raise_only_batch_decode_errors(capsys) -> None:
         for _ in range(50):
             decoder.decode([good] * 3)
             decoder.decode_via_dicts([good] * 3)
-    growth, seconds = run_fuzz(_one, mutated(), BATCH_CASES)
+    growth, seconds = fuzzing.run_fuzz(_one, mutated(), BATCH_CASES)
     with capsys.disabled():
         print(f"\n[faults] arrow fuzz: {COUNT['cases']} batches ({COUNT['errors']} typed "
               f"errors, {COUNT['both_ok']} equal to the dict path), slowest "
@@ -93,7 +86,7 @@ def test_mutated_values_raise_only_batch_decode_errors(capsys) -> None:
               f"{seconds:.0f} s")
     assert COUNT["cases"] >= BATCH_CASES * 0.9
     assert COUNT["errors"] > COUNT["cases"] // 2
-    assert growth < RSS_GROWTH_LIMIT
+    assert growth < fuzzing.RSS_GROWTH_LIMIT
 
 
 CHILD = r"""
@@ -126,6 +119,6 @@ print(json.dumps(out))
 
 def test_length_prefix_claiming_gigabytes_allocates_nothing() -> None:
     """Strings/arrays claiming 16 MB..4 EB in a batch: typed error, fast, flat peak RSS."""
-    out = check_crafted_in_child(CHILD)
+    out = fuzzing.check_crafted_in_child(CHILD)
     assert out["in_c"] or not c_buildable()
 

@@ -24,15 +24,7 @@ import fink_client
 from fink_client.errors import AlertError
 from fink_client.replay import Encoder
 from fink_client.wire import Decoder
-from tests.faults.fuzzing import (
-    CASE_LIMIT_S,
-    FUZZ_CASES,
-    RSS_GROWTH_LIMIT,
-    check_crafted_in_child,
-    mutate_bytes,
-    run_fuzz,
-    zigzag,
-)
+from tests.faults import fuzzing
 from tests.faults.helpers import SAMPLES, sample_records
 
 pytestmark = pytest.mark.faults
@@ -59,7 +51,7 @@ COUNT = {"cases": 0, "decoded": 0, "errors": 0, "slowest": 0.0}
 def mutated(draw: st.DrawFn) -> tuple[bytes, bytes | None]:
     """A seed payload with 1-4 mutations (and, rarely, a mutated key)."""
     _name, value, key = draw(st.sampled_from(SEEDS))
-    buf = mutate_bytes(draw, value)
+    buf = fuzzing.mutate_bytes(draw, value)
     if key is not None and draw(st.integers(0, 19)) == 0:
         kb = bytearray(key)
         if kb:
@@ -79,7 +71,7 @@ def _decode_one(value: bytes, key: bytes | None) -> None:
     elapsed = time.perf_counter() - t0
     COUNT["cases"] += 1
     COUNT["slowest"] = max(COUNT["slowest"], elapsed)
-    assert elapsed < CASE_LIMIT_S, f"one decode took {elapsed:.1f} s"
+    assert elapsed < fuzzing.CASE_LIMIT_S, f"one decode took {elapsed:.1f} s"
 
 
 @pytest.mark.timeout(300)
@@ -87,20 +79,20 @@ def test_mutated_payloads_raise_only_alert_errors(capsys) -> None:
     """Only typed errors escape, every case is fast, RSS stays flat over the whole run."""
     for _name, value, key in SEEDS:  # warm the schema cache before measuring memory
         DECODER.decode(value, key)
-    growth, seconds = run_fuzz(_decode_one, mutated(), FUZZ_CASES)
+    growth, seconds = fuzzing.run_fuzz(_decode_one, mutated(), fuzzing.FUZZ_CASES)
     with capsys.disabled():
         print(f"\n[faults] fuzz: {COUNT['cases']} cases ({COUNT['errors']} typed errors, "
               f"{COUNT['decoded']} decoded), slowest {COUNT['slowest'] * 1000:.1f} ms, "
               f"RSS growth {growth / 2**20:.1f} MB, {seconds:.0f} s")
-    assert COUNT["cases"] >= FUZZ_CASES * 0.9
+    assert COUNT["cases"] >= fuzzing.FUZZ_CASES * 0.9
     assert COUNT["errors"] > COUNT["cases"] // 2  # the mutations do break payloads
-    assert growth < RSS_GROWTH_LIMIT
+    assert growth < fuzzing.RSS_GROWTH_LIMIT
 
 
 def test_public_decode_function_also_raises_typed_errors() -> None:
     """``fink_client.decode`` (the helper for payloads got elsewhere) has the same contract."""
     _n, value, key = SEEDS[0]
-    for bad in (value[:100], value + b"\x00", b"\xff" * 64, zigzag(2**60) + value[1:]):
+    for bad in (value[:100], value + b"\x00", b"\xff" * 64, fuzzing.zigzag(2**60) + value[1:]):
         with pytest.raises(AlertError):
             fink_client.decode(bad, key)
 
@@ -137,4 +129,4 @@ def test_length_prefix_claiming_gigabytes_allocates_nothing(fastpath: str) -> No
     env = dict(os.environ)
     if fastpath == "fastavro":
         env["FINK_CLIENT_NO_FASTPATH"] = "1"
-    check_crafted_in_child(CHILD, env)
+    fuzzing.check_crafted_in_child(CHILD, env)
