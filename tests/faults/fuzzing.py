@@ -6,7 +6,8 @@ tests/faults/test_arrow_fuzz.py: ``decode_batch``).
 - :func:`run_fuzz`: a property over many derandomized hypothesis cases, with the
   process's RSS growth and the time taken;
 - :func:`crafted_payloads` and :func:`check_crafted_in_child`: payloads whose length
-  prefixes claim gigabytes, decoded in a child process whose peak RSS is measured.
+  prefixes claim gigabytes, decoded in a child process (scripts/crafted_decode.py)
+  whose peak RSS is measured.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fink_client.replay import Encoder
-from tests.faults.helpers import sample_records
+from tests.faults.helpers import python_cmd, sample_records
 
 #: Fuzz cases of tests/faults/test_fuzz.py (``FINK_FUZZ_CASES``: more for a longer run).
 FUZZ_CASES = int(os.environ.get("FINK_FUZZ_CASES", "5000"))
@@ -123,19 +123,19 @@ def crafted_payloads() -> list[tuple[str, bytes, bytes]]:
     return out
 
 
-def check_crafted_in_child(script: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run the Python ``script`` in a child process, the crafted payloads on its stdin.
+def check_crafted_in_child(kind: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Decode the crafted payloads in a child process (scripts/crafted_decode.py ``kind``:
+    ``wire`` or ``batch``) whose peak RSS is measured.
 
-    Its stdin is a JSON list of ``[name, value hex, key hex, good value hex]``; it prints
-    one JSON object with the names of the payloads that ``escaped`` (an untyped error),
-    were ``decoded`` or were ``slow``, and ``peak_growth_kb`` (peak RSS over its baseline
-    after decoding the good value). Asserts all three lists are empty and the growth is
-    bounded; returns the object for further checks.
+    Asserts that none escaped its typed error, none decoded, none was slow and the peak
+    RSS grew by less than :data:`RSS_GROWTH_LIMIT`; returns the child's report for
+    further checks.
     """
     good = Encoder("fink").encode(*sample_records()[0])[0].hex()
     cases = [(n, v.hex(), k.hex(), good) for n, v, k in crafted_payloads()]
-    proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(cases).encode(),
-                          capture_output=True, timeout=120, env=env or dict(os.environ))
+    proc = subprocess.run(python_cmd("crafted_decode.py", kind),
+                          input=json.dumps(cases).encode(), capture_output=True, timeout=120,
+                          env=env or dict(os.environ))
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     out: dict[str, Any] = json.loads(proc.stdout)
     assert out["escaped"] == []

@@ -89,36 +89,8 @@ def test_mutated_values_raise_only_batch_decode_errors(capsys) -> None:
     assert growth < fuzzing.RSS_GROWTH_LIMIT
 
 
-CHILD = r"""
-import json, resource, sys, time
-from fink_client.arrowbatch import BatchDecodeError, BatchDecoder
-from fink_client.wire import schema_from_key
-cases = json.loads(sys.stdin.read())
-key = bytes.fromhex(cases[0][2])
-decoder = BatchDecoder(schema_from_key(key))
-good = bytes.fromhex(cases[0][3])
-decoder.decode([good, good])  # baseline with the builder warm
-out = {"escaped": [], "decoded": [], "slow": [], "in_c": decoder.in_c}
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-for name, v, _k, _good in cases:
-    t0 = time.perf_counter()
-    try:
-        decoder.decode([good, bytes.fromhex(v)])
-        out["decoded"].append(name)
-    except BatchDecodeError as exc:
-        if exc.index != 1:
-            out["escaped"].append(f"{name}: blamed value {exc.index}")
-    except BaseException as exc:
-        out["escaped"].append(f"{name}: {type(exc).__name__}: {exc}")
-    if time.perf_counter() - t0 > 2:
-        out["slow"].append(name)
-out["peak_growth_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
-print(json.dumps(out))
-"""
-
-
 def test_length_prefix_claiming_gigabytes_allocates_nothing() -> None:
     """Strings/arrays claiming 16 MB..4 EB in a batch: typed error, fast, flat peak RSS."""
-    out = fuzzing.check_crafted_in_child(CHILD)
+    out = fuzzing.check_crafted_in_child("batch")
     assert out["in_c"] or not c_buildable()
 
