@@ -15,16 +15,17 @@ Python process that started it unless ``detached=True``), and
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from fink_client.errors import BrokerError
 from fink_client.localkafka.admin import BrokerAdmin
@@ -42,8 +43,25 @@ from fink_client.localkafka.lifecycle import BrokerJvm, stop_at_exit
 
 log = logging.getLogger(__name__)
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
 # ADMIN_USER and SCRAM_MECHANISM stay importable from here, as before the split.
 __all__ = ["ADMIN_USER", "SCRAM_MECHANISM", "LocalKafka"]
+
+
+def _on_admin(
+    method: Callable[Concatenate[BrokerAdmin, _P], _R],
+) -> Callable[Concatenate[LocalKafka, _P], _R]:
+    """``method`` of :class:`BrokerAdmin` as a :class:`LocalKafka` method, run on the
+    running broker's admin client: the signature and docstring are written once, in
+    :mod:`~fink_client.localkafka.admin`."""
+
+    @functools.wraps(method)
+    def on_running_broker(self: LocalKafka, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return method(self._admin_api(), *args, **kwargs)
+
+    return on_running_broker
 
 
 class LocalKafka:
@@ -274,19 +292,11 @@ class LocalKafka:
         return user_client_config(self.bootstrap_servers, user, password)
 
     # ------------------------------------------------------------------ admin helpers
-    def create_topic(
-        self,
-        name: str,
-        partitions: int = 1,
-        config: Mapping[str, str] | None = None,
-        timeout: float = 30.0,
-    ) -> str:
-        """Create a topic and wait until every partition has a leader; return its name."""
-        return self._admin_api().create_topic(name, partitions, config, timeout)
-
-    def delete_topic(self, name: str, timeout: float = 30.0) -> None:
-        """Delete a topic and wait until the broker no longer lists it."""
-        self._admin_api().delete_topic(name, timeout)
+    # The admin operations, as BrokerAdmin defines them (signature and docstring), on the
+    # running broker's admin listener.
+    create_topic = _on_admin(BrokerAdmin.create_topic)
+    delete_topic = _on_admin(BrokerAdmin.delete_topic)
+    allow = _on_admin(BrokerAdmin.allow)
 
     def add_user(self, name: str, password: str, timeout: float = 30.0) -> None:
         """Create (or change the password of) a SCRAM-SHA-512 user on the running broker."""
@@ -294,19 +304,3 @@ class LocalKafka:
             raise BrokerError(f"user name '{ADMIN_USER}' is reserved for the broker's admin")
         self._admin_api().upsert_scram(name, password, timeout)
         self._users[name] = password
-
-    def allow(
-        self,
-        user: str,
-        topics: Iterable[str] = (),
-        groups: Iterable[str] = (),
-        prefixed: bool = False,
-        operations: Iterable[str] = ("READ", "DESCRIBE"),
-        timeout: float = 30.0,
-    ) -> None:
-        """Grant ``user`` the topic ``operations`` on ``topics`` and READ on ``groups``.
-
-        Names are literal (``"*"`` means every topic or group) or, with ``prefixed=True``,
-        prefixes. Returns once the broker's authorizer reports the new ACLs.
-        """
-        self._admin_api().allow(user, topics, groups, prefixed, operations, timeout)
