@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fink_client.cli.errors import UsageError
-from fink_client.cli.options import add_connection_flags, add_json_flag, user_config
+from fink_client.cli.options import add_command, user_config
 from fink_client.cli.output import format_offsets, print_json
 from fink_client.errors import ConfigError
 from fink_client.offsets import OffsetsClient, parse_target
@@ -13,27 +13,23 @@ from fink_client.offsets import OffsetsClient, parse_target
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``offsets`` subcommand."""
-    p = sub.add_parser(
-        "offsets",
-        help="show your group's offsets on topics, or reset them",
-        description="Show the committed offset of your consumer group, the earliest and end "
-        "offsets and the lag of each partition of the topics. With --reset, first move the "
-        "group's committed offsets (no consumer of the group may be running).",
-    )
+    p = add_command(sub, "offsets", run)
     p.add_argument("topics", nargs="+", metavar="TOPIC")
     p.add_argument(
         "--reset", metavar="TO",
         help="earliest | latest | an ISO time (first alert at or after it, e.g. "
         "2024-05-01T12:00:00Z) | -N (the last N alerts of each partition)",
     )
-    add_connection_flags(p)
-    add_json_flag(p)
-    p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    """Show (and optionally reset) the offsets."""
+    """show your group's offsets on topics, or reset them
+
+    Show the committed offset of your consumer group, the earliest and end offsets and
+    the lag of each partition of the topics. With --reset, first move the group's
+    committed offsets (no consumer of the group may be running).
+    """
     target = None
     if args.reset is not None:
         try:

@@ -1,6 +1,7 @@
 """Options shared by the finkctl subcommands, and the Kafka config they build.
 
 - argparse types: :func:`seconds`, :func:`positive_number`, :func:`positive_int`;
+- :func:`add_command`: a subcommand's parser with the flags the data commands share;
 - flags: ``--json`` (:func:`add_json_flag`); the connection flags of the commands that
   read with your Fink credentials (:func:`add_connection_flags`: ``--survey``,
   ``--servers``, ``--group-id``, ``--connect-timeout``, ``-X``) and of those that publish
@@ -16,9 +17,11 @@ from the credentials file, ``$FINK_PASSWORD``, ``--password-stdin`` or a no-echo
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 from fink_client import credentials
 from fink_client.cli.errors import UsageError
@@ -69,6 +72,33 @@ def positive_int(text: str) -> int:
 
 
 # -- flags -------------------------------------------------------------------------------
+def add_command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    connection: Literal["read", "publish"] | None = "read",
+) -> argparse.ArgumentParser:
+    """The parser of the subcommand ``name``, run by ``run``, with the shared flags.
+
+    ``run``'s docstring is the command's help, written once: its first line is the
+    command's line in ``finkctl --help`` (lower case, no full stop, like argparse's own),
+    the paragraphs after it the text of ``finkctl NAME --help``. Every data command has
+    ``--json``; ``connection`` says how it reaches Kafka: ``"read"`` with your Fink
+    credentials (:func:`add_connection_flags`), ``"publish"`` to a broker of your choice
+    (:func:`add_server_flags`), ``None`` not at all (commands on files). The command adds
+    its own arguments to the parser returned.
+    """
+    summary, _, description = inspect.cleandoc(run.__doc__ or "").partition("\n")
+    parser = sub.add_parser(name, help=summary or None, description=description.strip() or None)
+    parser.set_defaults(func=run)
+    add_json_flag(parser)
+    if connection == "read":
+        add_connection_flags(parser)
+    elif connection == "publish":
+        add_server_flags(parser)
+    return parser
+
+
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     """Add the ``--json`` flag (machine-readable output on stdout)."""
     parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
@@ -96,14 +126,15 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
     The password is never taken on the command line (it would show in ``ps``): it comes
     from the environment variable named by ``--password-env`` or the credentials file.
     """
-    parser.add_argument("--servers", help="Kafka bootstrap servers host:port[,host:port]")
-    parser.add_argument("--username", help="SASL/SCRAM username")
-    parser.add_argument(
+    g = parser.add_argument_group("connection (default: the broker of `finkctl broker start`)")
+    g.add_argument("--servers", help="Kafka bootstrap servers host:port[,host:port]")
+    g.add_argument("--username", help="SASL/SCRAM username")
+    g.add_argument(
         "--password-env", metavar="VAR", default="FINK_PASSWORD",
         help="environment variable holding the password (default: FINK_PASSWORD)",
     )
-    parser.add_argument("--connect-timeout", type=seconds, default=None, metavar="S",
-                        help="seconds to wait for the servers before failing (default 15)")
+    g.add_argument("--connect-timeout", type=seconds, default=None, metavar="S",
+                   help="seconds to wait for the servers before failing (default 15)")
 
 
 # -- config ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from fink_client.cli.options import add_json_flag, add_server_flags, positive_int, positive_number
+from fink_client.cli.options import add_command, positive_int, positive_number
 from fink_client.cli.output import print_json
 from fink_client.errors import BrokerUnreachableError, ConfigError
 from fink_client.replay import WIRE_FORMATS, replay
@@ -13,13 +13,7 @@ from fink_client.replay import WIRE_FORMATS, replay
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``replay`` subcommand."""
-    p = sub.add_parser(
-        "replay",
-        help="publish alert files to a Kafka topic in Fink's wire format",
-        description="Publish every alert of the given Avro files (or folders) to a topic, "
-        "as Fink does: schemaless Avro value, schema JSON as key. Without --servers, "
-        "publishes to the local broker started by `finkctl broker start`.",
-    )
+    p = add_command(sub, "replay", run, connection="publish")
     p.add_argument("files", nargs="+", help="Avro files or folders (searched recursively)")
     p.add_argument("--topic", required=True, help="destination topic")
     p.add_argument("--wire", choices=WIRE_FORMATS, default="fink",
@@ -28,9 +22,6 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="send at most N alerts per second")
     p.add_argument("--loop", type=positive_int, default=1, metavar="K",
                    help="send the files K times")
-    add_server_flags(p)
-    add_json_flag(p)
-    p.set_defaults(func=run)
     return p
 
 
@@ -63,7 +54,12 @@ def _servers(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Publish the files and report how many alerts went out."""
+    """publish alert files to a Kafka topic in Fink's wire format
+
+    Publish every alert of the given Avro files (or folders) to a topic, as Fink does:
+    schemaless Avro value, schema JSON as key. Without --servers, publishes to the local
+    broker started by `finkctl broker start`.
+    """
     n = replay(args.files, args.topic, _target(args), wire=args.wire, rate=args.rate,
                loop=args.loop)
     if args.json:

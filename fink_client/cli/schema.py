@@ -21,7 +21,7 @@ from typing import Any
 
 from fink_client import schemas
 from fink_client.cli.errors import UsageError
-from fink_client.cli.options import add_connection_flags, add_json_flag, seconds, user_config
+from fink_client.cli.options import add_command, seconds, user_config
 from fink_client.cli.output import print_json
 from fink_client.errors import CredentialsError, SchemaError, UnknownTopicError
 
@@ -32,23 +32,13 @@ SCHEMA_GROUP = "finkctl-schema"
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``schema`` subcommand."""
-    p = sub.add_parser(
-        "schema",
-        help="print an alert schema as a tree (from a file, a bundled schema or a topic)",
-        description="Print the alert schema as a tree of field names, types and docs. "
-        "SOURCE is a schema file (.avsc/.json), an alert file or folder (.avro, .avro.gz, "
-        "Parquet), a bundled schema name, or a topic (its schema is read from the key of "
-        "its first message, or of <topic>_schema). Without SOURCE, list bundled schemas.",
-    )
+    p = add_command(sub, "schema", run)
     p.add_argument("source", nargs="?", metavar="TOPIC|FILE", help="where to take the schema")
     p.add_argument("--depth", type=int, metavar="N",
                    help="show N levels of nesting (1 = top-level fields only)")
     p.add_argument("--no-doc", action="store_true", help="hide the field docs")
     p.add_argument("--timeout", type=seconds, default=15.0, metavar="S",
                    help="seconds to wait for a topic's first message (default 15)")
-    add_connection_flags(p)
-    add_json_flag(p)
-    p.set_defaults(func=run)
     return p
 
 
@@ -170,7 +160,13 @@ def resolve_schema(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the schema tree (or the bundled schema list)."""
+    """print an alert schema as a tree (from a file, a bundled schema or a topic)
+
+    Print the alert schema as a tree of field names, types and docs. SOURCE is a schema
+    file (.avsc/.json), an alert file or folder (.avro, .avro.gz, Parquet), a bundled
+    schema name, or a topic (its schema is read from the key of its first message, or of
+    <topic>_schema). Without SOURCE, list bundled schemas.
+    """
     from fink_client.viz import format_schema_tree, schema_fields
 
     if args.depth is not None and args.depth < 1:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fink_client.cli.errors import EXIT_OK, EXIT_RUNTIME, UsageError
-from fink_client.cli.options import add_json_flag
+from fink_client.cli.options import add_command
 from fink_client.cli.output import print_json
 from fink_client.errors import AlertError
 
@@ -25,13 +25,7 @@ KINDS = ("summary", "cutouts", "lightcurve")
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``show`` subcommand."""
-    p = sub.add_parser(
-        "show",
-        help="draw alerts from files as PNG pictures (cutouts + light curve)",
-        description="Write one PNG per alert found in the files or folders: a header "
-        "(objectId, time, position, Fink classification), the science/template/difference "
-        "cutouts and the light curve. Files are named <objectId>_<alertId>.png.",
-    )
+    p = add_command(sub, "show", run, connection=None)
     p.add_argument("paths", nargs="+", metavar="FILE|DIR",
                    help="alert files (.avro, .avro.gz, .parquet, .jsonl) or folders")
     p.add_argument("--out", metavar="DIR", default=".",
@@ -42,8 +36,6 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--stretch", choices=("arcsinh", "zscale"), default="arcsinh",
                    help="cutout intensity stretch (default arcsinh)")
     p.add_argument("--limit", type=int, metavar="N", help="draw at most N alerts")
-    add_json_flag(p)
-    p.set_defaults(func=run)
     return p
 
 
@@ -61,7 +53,12 @@ def _save(alert: dict[str, Any], out: Path, kind: str, stretch: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Draw every alert; print the PNG paths (or a JSON report)."""
+    """draw alerts from files as PNG pictures (cutouts + light curve)
+
+    Write one PNG per alert found in the files or folders: a header (objectId, time,
+    position, Fink classification), the science/template/difference cutouts and the
+    light curve. Files are named <objectId>_<alertId>.png.
+    """
     from fink_client.io import AlertReader
 
     if args.limit is not None and args.limit < 1:

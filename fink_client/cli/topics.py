@@ -4,31 +4,27 @@ from __future__ import annotations
 
 import argparse
 
-from fink_client.cli.options import add_connection_flags, add_json_flag, user_config
+from fink_client.cli.options import add_command, user_config
 from fink_client.cli.output import format_offsets, print_json
 from fink_client.offsets import OffsetsClient
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``topics`` subcommand."""
-    p = sub.add_parser(
-        "topics",
-        help="list the topics you can read (with --lag: your group's lag per partition)",
-        description="List the topics your credentials may read, with their partitions. "
-        "With --lag, show per partition the committed offset of your group, the end "
-        "offset and the lag (alerts not read yet).",
-    )
+    p = add_command(sub, "topics", run)
     p.add_argument("--lag", action="store_true", help="committed/end offsets and lag per partition")
     p.add_argument("--all", action="store_true",
                    help="also list schema side topics (<topic>_schema)")
-    add_connection_flags(p)
-    add_json_flag(p)
-    p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    """List topics (and offsets with --lag)."""
+    """list the topics you can read (with --lag: your group's lag per partition)
+
+    List the topics your credentials may read, with their partitions. With --lag, show
+    per partition the committed offset of your group, the end offset and the lag (alerts
+    not read yet).
+    """
     config = user_config(args)
     with OffsetsClient(config) as oc:
         topics = oc.list_topics()
