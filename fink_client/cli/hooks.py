@@ -45,36 +45,43 @@ def add_hook_flags(p: argparse.ArgumentParser) -> None:
 
 def hook_from_args(args: argparse.Namespace) -> Hook | None:
     """The hook the options ask for (or None); usage errors for bad combinations."""
-    exe, url = args.hook_exec, args.hook_webhook
-    if exe is None and url is None:
+    if args.hook_exec is None and args.hook_webhook is None:
         for flag, value in (("--batch", args.hook_batch), ("--template", args.hook_template)):
             if value:
                 raise UsageError(f"{flag} needs --exec or --webhook")
         return None
-    if exe is not None and url is not None:
+    _check_hook_options(args)
+    try:
+        return _exec_hook(args) if args.hook_exec is not None else _webhook(args)
+    except ConfigError as exc:
+        raise UsageError(exc.reason) from None
+
+
+def _check_hook_options(args: argparse.Namespace) -> None:
+    """Usage errors for the options that go with any hook."""
+    if args.hook_exec is not None and args.hook_webhook is not None:
         raise UsageError("give either --exec or --webhook, not both")
     if args.save:
         raise UsageError("--exec/--webhook cannot be combined with --save")
     if args.hook_retries < 0:
         raise UsageError("--retries must be 0 or more")
-    timeout = args.hook_timeout
-    try:
-        if exe is not None:
-            if args.hook_template:
-                raise UsageError("--template goes with --webhook")
-            return ExecHook(exe, batch=args.hook_batch, timeout=timeout or 60.0)
-        if args.hook_batch:
-            raise UsageError("--batch goes with --exec")
-        if not url:
-            url = os.environ.get(WEBHOOK_ENV, "")
-            if not url:
-                raise UsageError(f"--webhook without URL reads it from ${WEBHOOK_ENV}, "
-                                 "which is not set")
-        return WebhookHook(url, template=args.hook_template, timeout=timeout or 10.0)
-    except UsageError:
-        raise
-    except ConfigError as exc:
-        raise UsageError(exc.reason) from None
+
+
+def _exec_hook(args: argparse.Namespace) -> ExecHook:
+    """The ``--exec`` hook (``--template`` is a webhook option)."""
+    if args.hook_template:
+        raise UsageError("--template goes with --webhook")
+    return ExecHook(args.hook_exec, batch=args.hook_batch, timeout=args.hook_timeout or 60.0)
+
+
+def _webhook(args: argparse.Namespace) -> WebhookHook:
+    """The ``--webhook`` hook; its URL from the option or from $FINK_WEBHOOK_URL."""
+    if args.hook_batch:
+        raise UsageError("--batch goes with --exec")
+    url = args.hook_webhook or os.environ.get(WEBHOOK_ENV, "")
+    if not url:
+        raise UsageError(f"--webhook without URL reads it from ${WEBHOOK_ENV}, which is not set")
+    return WebhookHook(url, template=args.hook_template, timeout=args.hook_timeout or 10.0)
 
 
 def hook_runner(args: argparse.Namespace, hook: Hook, dead: Path | None) -> HookRunner:
