@@ -39,6 +39,17 @@ from fink_client.errors import (
 #: Logger of librdkafka's own log lines (quiet unless the application asks).
 LIBRDKAFKA_LOGGER = "fink_client.librdkafka"
 
+
+def set_log_verbosity(verbose: int) -> None:
+    """The one rule for a command's log output (``finkctl`` and its transfer workers):
+    warnings by default, info with ``-v``, debug with ``-vv``; librdkafka's own lines
+    (retries, auth failures: noisy, one per attempt) only with ``-v`` (warnings) or
+    ``-vv`` (everything)."""
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger(LIBRDKAFKA_LOGGER).setLevel(
+        logging.DEBUG if verbose >= 2 else logging.WARNING if verbose else logging.CRITICAL)
+
 #: Failures of a blocking call that a retry may cure (the broker is slow, down or moving).
 RETRIABLE = frozenset({
     RdKafkaError._TIMED_OUT, RdKafkaError._TRANSPORT, RdKafkaError._ALL_BROKERS_DOWN,
@@ -257,4 +268,5 @@ __all__ = [
     "first_message",
     "is_unknown_topic",
     "producer_config",
+    "set_log_verbosity",
 ]

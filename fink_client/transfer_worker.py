@@ -38,6 +38,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from fink_client._kafka import set_log_verbosity
 from fink_client.errors import (
     AlertError,
     AuthenticationError,
@@ -569,9 +570,7 @@ def run(job: Job, shared: Shared, verbose: int = 0) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us with its event
-    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2))
-    logging.getLogger("fink_client.librdkafka").setLevel(
-        logging.DEBUG if verbose >= 2 else logging.CRITICAL)
+    set_log_verbosity(verbose)
     try:
         Worker(job, shared).run()
     except AlertError as exc:

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
 from fink_client.cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, UsageError
-from fink_client.cli.options import set_librdkafka_verbosity
 from fink_client.errors import AlertError
 
 # Order is the order shown by --help.
@@ -47,9 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    set_librdkafka_verbosity(args.verbose)
+    from fink_client._kafka import set_log_verbosity
+
+    set_log_verbosity(args.verbose)
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:

@@ -7,8 +7,8 @@
   ``--servers``, ``--group-id``, ``--connect-timeout``, ``-X``) and of those that publish
   (:func:`add_server_flags`);
 - :func:`user_config`: the fink-client config from the credentials file, the FINK_*
-  variables and those flags; :func:`set_librdkafka_verbosity`: how much of librdkafka's
-  own logging shows (set once by :mod:`fink_client.cli.main` from ``-v``).
+  variables and those flags, with librdkafka's lines sent to one logger (its level is
+  set from ``-v`` by :func:`fink_client._kafka.set_log_verbosity`).
 
 Passwords are never taken from the command line (they would show in ``ps``): they come
 from the credentials file, ``$FINK_PASSWORD``, ``--password-stdin`` or a no-echo prompt.
@@ -27,9 +27,6 @@ from fink_client import credentials
 from fink_client.cli.errors import UsageError
 from fink_client.config import is_secret_key
 from fink_client.errors import CredentialsError
-
-#: The logger librdkafka's own lines go to (given to every client as ``logger``).
-LIBRDKAFKA_LOGGER = "fink_client.librdkafka"
 
 
 # -- argparse types ----------------------------------------------------------------------
@@ -156,6 +153,8 @@ def kafka_options(pairs: list[str]) -> dict[str, str]:
 
 def librdkafka_logger() -> logging.Logger:
     """The logger given to the Kafka clients the commands make."""
+    from fink_client._kafka import LIBRDKAFKA_LOGGER  # imports confluent-kafka: only when used
+
     return logging.getLogger(LIBRDKAFKA_LOGGER)
 
 
@@ -177,11 +176,3 @@ def user_config(args: argparse.Namespace) -> dict[str, Any]:
         extra["connect_timeout"] = args.connect_timeout
     extra.update(kafka_options(getattr(args, "kafka_options", [])))
     return creds.to_config(**extra)
-
-
-def set_librdkafka_verbosity(verbose: int) -> None:
-    """librdkafka's own log lines (retries, auth failures: noisy, one per attempt) only
-    with ``-v`` (warnings) or ``-vv`` (everything)."""
-    librdkafka_logger().setLevel(
-        logging.DEBUG if verbose >= 2 else logging.WARNING if verbose else logging.CRITICAL
-    )
