@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from fink_client.cli.errors import UsageError
-from fink_client.cli.options import add_connection_flags, add_json_flag, seconds, user_config
+from fink_client.cli.options import add_command, seconds, user_config
 from fink_client.cli.output import print_json
 from fink_client.cli.signals import Stopper
 from fink_client.transfer import FORMATS, Progress, request_stop, transfer
@@ -21,15 +21,7 @@ from fink_client.transfer import FORMATS, Progress, request_stop, transfer
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``transfer`` subcommand."""
-    p = sub.add_parser(
-        "transfer",
-        help="download a Fink Data Transfer topic (ftransfer_*, fxmatch_*) into files",
-        description="Download a whole Fink Data Transfer topic into DIR as one dataset "
-        "(Parquet by default), with N worker processes of your consumer group. The same "
-        "command on several machines with the same group shares the partitions. Offsets are "
-        "committed only once a file is on disk: stop or kill it at any time, then run it "
-        "again to resume. A rerun after completion does nothing.",
-    )
+    p = add_command(sub, "transfer", run)
     p.add_argument("topic", metavar="TOPIC")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (the dataset)")
     p.add_argument("--format", choices=FORMATS, default="parquet",
@@ -52,9 +44,6 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--dead-letter", metavar="DIR",
                    help="keep undecodable messages (raw bytes + reason) in DIR and go on; "
                    "without it an undecodable message stops the transfer (exit 1)")
-    add_connection_flags(p)
-    add_json_flag(p)
-    p.set_defaults(func=run)
     return p
 
 
@@ -116,7 +105,14 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Download the topic; print the summary."""
+    """download a Fink Data Transfer topic (ftransfer_*, fxmatch_*) into files
+
+    Download a whole Fink Data Transfer topic into DIR as one dataset (Parquet by
+    default), with N worker processes of your consumer group. The same command on several
+    machines with the same group shares the partitions. Offsets are committed only once a
+    file is on disk: stop or kill it at any time, then run it again to resume. A rerun
+    after completion does nothing.
+    """
     _validate(args)
     verbose = getattr(args, "verbose", 0)
     config = user_config(args)
