@@ -41,7 +41,7 @@ from typing import Any
 
 from fink_client.cli.errors import EXIT_BROKEN_PIPE, UsageError
 from fink_client.cli.hooks import add_hook_flags, hook_from_args, hook_runner
-from fink_client.cli.options import add_connection_flags, add_json_flag, seconds, user_config
+from fink_client.cli.options import add_command, seconds, user_config
 from fink_client.cli.output import print_json
 from fink_client.cli.signals import Stopper
 from fink_client.consumer import AlertConsumer, Delivery
@@ -59,15 +59,7 @@ STATUS_EVERY = 2.0  # seconds between end-offset refreshes (plain status lines: 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``stream`` subcommand."""
-    p = sub.add_parser(
-        "stream",
-        help="receive alerts: show them live, or save them to disk",
-        description="Consume alerts from the topics with your registered credentials. "
-        "Without --save they are shown as a live table (plain lines when not on a terminal); "
-        "with --save DIR they are written to files, and offsets are committed only once a "
-        "file is safely on disk. Ctrl-C or SIGTERM finish the current file, commit, and "
-        "stop; a second Ctrl-C aborts.",
-    )
+    p = add_command(sub, "stream", run)
     p.add_argument("topics", nargs="+", metavar="TOPIC")
     p.add_argument("--save", metavar="DIR", help="write the alerts into files in DIR")
     p.add_argument("--format", choices=FORMATS, default=None,
@@ -94,9 +86,6 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--schema", metavar="FILE", help="Avro schema to decode (and save) with, "
                    "instead of the schema each message names")
     add_hook_flags(p)
-    add_connection_flags(p)
-    add_json_flag(p)
-    p.set_defaults(func=run)
     return p
 
 
@@ -509,7 +498,13 @@ def _report(args: argparse.Namespace, plan: _Plan, stats: StreamStats, sink: Any
 
 
 def run(args: argparse.Namespace) -> int:
-    """Stream alerts until the limit, the end, the timeout or a signal."""
+    """receive alerts: show them live, or save them to disk
+
+    Consume alerts from the topics with your registered credentials. Without --save they
+    are shown as a live table (plain lines when not on a terminal); with --save DIR they
+    are written to files, and offsets are committed only once a file is safely on disk.
+    Ctrl-C or SIGTERM finish the current file, commit, and stop; a second Ctrl-C aborts.
+    """
     plan = _plan(args)
     report = _positions(plan, args.topics)
     lag = LagMeter(plan.config, report)
