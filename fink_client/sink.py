@@ -48,6 +48,18 @@ def _arrow_in_c() -> bool:
     return fastdecode.available() and not os.environ.get("FINK_CLIENT_NO_FASTPATH")
 
 
+def _from_bytes(fmt: str, passthrough: bool | None) -> bool:
+    """True when files of ``fmt`` are built from the message bytes, with no alert dicts:
+    Avro by pass-through (``passthrough``; by default unless ``FINK_CLIENT_NO_FASTPATH``
+    is set, the switch that puts every path back on fastavro and dicts), Parquet by the
+    C batch decoder when it is built."""
+    if fmt == "avro":
+        if passthrough is None:
+            return not os.environ.get("FINK_CLIENT_NO_FASTPATH")
+        return passthrough
+    return fmt == "parquet" and _arrow_in_c()
+
+
 def check_folder(folder: str | Path) -> Path:
     """Create ``folder`` if needed and prove it is writable, before consuming anything.
 
@@ -76,6 +88,11 @@ class DiskSink:
     more than ``batch_size`` alerts. ``schema`` (a schema dict, ``--schema``) is used for
     every alert; otherwise each delivery's own schema (from the decoder). ``dead_letter``
     (a :class:`~fink_client.io.deadletter.DeadLetter`) keeps alerts the writer refuses.
+
+    ``passthrough`` (Avro): ``None`` (default) copies schemaless values into the files
+    undecoded (:mod:`fink_client.io.avro_passthrough`, the same files as through dicts)
+    unless ``FINK_CLIENT_NO_FASTPATH`` is set; ``False`` forces decoded dicts and the
+    fastavro writer, ``True`` the pass-through.
     """
 
     def __init__(
@@ -90,7 +107,7 @@ class DiskSink:
         writer_options: Mapping[str, Any] | None = None,
         png_folder: str | Path | None = None,
         dead_letter: Any = None,
-        passthrough: bool = False,
+        passthrough: bool | None = None,
     ) -> None:
         if fmt not in FORMATS:
             raise ConfigError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -114,15 +131,11 @@ class DiskSink:
         if self.png_folder is not None:
             clean_stale_temps(self.png_folder)
         self.pngs: list[Path] = []
-        # Avro pass-through (fink_client.io.avro_passthrough): schemaless values are
-        # validated by the consumer (a bad one is dead-lettered or raised there, never
-        # reaching the sink) and their bytes framed into the file, with no dicts at all.
-        # Opt-in for now: with it, tests/faults/test_crash.py's finkctl kill -9 run
-        # drains its topic before its ten kills land (not yet understood).
-        # Parquet from the bytes (:meth:`_write_arrow`): the consumer validates the same
-        # way, the C batch decoder builds the columns; without it, decoded dicts.
-        self.raw = self.png_folder is None and (
-            (passthrough and fmt == "avro") or (fmt == "parquet" and _arrow_in_c()))
+        # From the bytes (_from_bytes): the consumer validates each schemaless value (a
+        # bad one is dead-lettered or raised there, never reaching the sink); Avro frames
+        # the bytes into the file (_write_raw), Parquet builds its columns in C
+        # (_write_arrow). PNGs need the decoded alerts.
+        self.raw = self.png_folder is None and _from_bytes(fmt, passthrough)
         self._raw_writer_obj: Any = None
         self.passthrough_alerts = 0  # written without alert dicts (Avro or Parquet)
 
