@@ -246,10 +246,11 @@ def iter_blocks(value: bytes, header: Header, codec_: Codec) -> Iterator[tuple[i
 
 # -- writing -------------------------------------------------------------------------
 def block_parts(values: list[bytes], sync: bytes, codec_: Codec) -> list[bytes]:
-    """The framed block holding ``values`` (already-encoded records), as parts to write."""
-    data = values[0] if len(values) == 1 else b"".join(values)
-    if codec_ is not _NULL:
-        data = codec_.compress(data)
+    """The framed block holding ``values`` (already-encoded records), as parts to write
+    (uncompressed: the values themselves, not copied into one buffer)."""
+    if codec_ is _NULL:
+        return [encode_long(len(values)) + encode_long(sum(map(len, values))), *values, sync]
+    data = codec_.compress(values[0] if len(values) == 1 else b"".join(values))
     return [encode_long(len(values)) + encode_long(len(data)), data, sync]
 
 

@@ -36,7 +36,7 @@ import fastavro
 from fink_client import codec as avro_codec
 from fink_client import container
 from fink_client.errors import ConfigError, DecodeError, SchemaError
-from fink_client.io.atomic import atomic_write, clean_stale_temps
+from fink_client.io.atomic import atomic_write, clean_stale_temps, write_parts
 
 SYNC_INTERVAL = 16_000  # fastavro's default: close a block once it holds this many bytes
 
@@ -114,7 +114,6 @@ def write_container(fh: BinaryIO, schema: RawSchema, values: Sequence[bytes], *,
     """
     if len(sync_marker) != container.SYNC_SIZE:
         raise ConfigError("an Avro sync marker has 16 bytes", field="sync_marker")
-    size = 0
     parts = [schema.header, sync_marker]
     block: list[bytes] = []
     pending = 0
@@ -126,10 +125,7 @@ def write_container(fh: BinaryIO, schema: RawSchema, values: Sequence[bytes], *,
             block, pending = [], 0
     if block:
         parts += container.block_parts(block, sync_marker, schema.codec)
-    for part in parts:
-        fh.write(part)
-        size += len(part)
-    return size
+    return write_parts(fh, parts)
 
 
 def container_bytes(schema: RawSchema, values: Sequence[bytes], *, sync_marker: bytes,
