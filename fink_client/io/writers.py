@@ -406,7 +406,6 @@ def _offsets_name(topic: str, partition: int | None, offsets: Sequence[int]) -> 
     return _safe(f"{topic}-p{part}-o{min(offsets):012d}-{max(offsets):012d}")
 
 
-
 PARQUET_COMPRESSION = "snappy"  # ParquetWriter's default codec
 _COLUMN_OPTIONS: dict[tuple[bytes, str], dict[str, Any]] = {}
 
@@ -537,7 +536,6 @@ class ParquetWriter(AlertWriter):
             batch = self._batch(chunk, schema_json)
             table = pa.Table.from_batches([batch], schema=batch.schema)
         pq.write_table(table, fh, **parquet_column_options(table.schema, self.compression))
-
 
     def _same(self, path: Path, chunk: Any, schema_json: dict[str, Any] | None) -> bool:
         import pyarrow as pa
