@@ -231,6 +231,12 @@ class AlertConsumer:
                     self._decoder.set_topic_schema(name, schema)
 
     # -- offsets -------------------------------------------------------------------
+    @property
+    def auto_store(self) -> bool:
+        """True when each call stores the offsets of the alerts the previous one handed
+        out; False (sinks) when only :meth:`store_delivered` does."""
+        return self._auto_store
+
     def _mark_delivered(self, msg: confluent_kafka.Message) -> None:
         topic, partition, offset = _position(msg)
         key = (topic, partition)

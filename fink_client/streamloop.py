@@ -124,8 +124,11 @@ def stream(
             if idle_timeout is not None and now - last_alert >= idle_timeout:
                 stats.reason = "timeout"
                 break
-    except KeyboardInterrupt:
-        raise  # second Ctrl-C: abort now, store nothing more
+    except KeyboardInterrupt:  # second Ctrl-C: abort now, store nothing more
+        abort = getattr(sink, "abort", None)  # a write in flight: its temp file goes now
+        if abort is not None:
+            abort()
+        raise
     except BaseException:
         # The alerts already buffered decoded fine: write and commit them, but not the
         # offset of whatever failed (an undecodable message is read again next time).

@@ -4,7 +4,8 @@ A reader (or a restart after ``kill -9``) sees either the complete file under it
 name or nothing: never a half-written alert file. The temporary file is
 ``.<name>.<pid>.tmp``; a process killed with ``kill -9`` leaves it behind, and
 :func:`clean_stale_temps` (run by every writer on its folder) removes those whose
-process is gone.
+process is gone. A process aborting at once (a second Ctrl-C) removes its own with
+:func:`remove_open_temps`, those of its writer threads included.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import errno
 import io
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 _TEMP = re.compile(r"^\..+\.(\d+)\.tmp$")
-_OPEN: set[Path] = set()  # temporary files being written by this process
+_OPEN: dict[Path, int] = {}  # temporary files being written by this process -> thread id
+_GUARD = threading.RLock()  # a temporary file is registered and created, or all removed
+_ABORTING = threading.Event()  # set by remove_open_temps() before an exit: no new temp file
 _IOV_MAX = 1024  # buffers per writev call (POSIX's minimum for IOV_MAX is 16; Linux: 1024)
 
 
@@ -62,11 +66,22 @@ def clean_stale_temps(folder: str | Path, *, recursive: bool = False) -> list[Pa
     return removed
 
 
-def remove_open_temps() -> None:
-    """Remove the temporary files this process is writing (for an immediate abort)."""
-    for tmp in list(_OPEN):
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+def remove_open_temps(thread: int | None = None) -> None:
+    """Remove the temporary files this process is writing, for an immediate abort.
+
+    Without ``thread`` the process is about to exit (a second Ctrl-C): every one is
+    removed, including a writer thread's, and no :func:`atomic_write` creates one
+    afterwards (it raises ``OSError``), so nothing is left behind whatever a thread was
+    doing. With ``thread`` (an id from ``threading.get_ident``): only that thread's, and
+    its write then fails at the rename. A file already renamed is complete and stays.
+    """
+    with _GUARD:  # a thread creating its temporary file finishes registering it first
+        if thread is None:
+            _ABORTING.set()
+        for tmp, owner in list(_OPEN.items()):
+            if thread is None or owner == thread:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
 
 
 def fsync_dir(path: Path) -> None:
@@ -92,8 +107,15 @@ def atomic_write(path: str | Path, *, overwrite: bool = False) -> Iterator[Binar
     if path.exists() and not overwrite:
         raise FileExistsError(f"refusing to overwrite {path}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fh = open(tmp, "wb")  # noqa: SIM115 (closed below, before the rename)
-    _OPEN.add(tmp)
+    with _GUARD:  # registered before it exists: an abort between the two removes it too
+        if _ABORTING.is_set():
+            raise OSError(errno.ECANCELED, f"not writing {path}: the process is aborting")
+        _OPEN[tmp] = threading.get_ident()
+        try:
+            fh = open(tmp, "wb")  # noqa: SIM115 (closed below, before the rename)
+        except BaseException:
+            del _OPEN[tmp]
+            raise
     try:
         yield fh
         fh.flush()
@@ -112,7 +134,7 @@ def atomic_write(path: str | Path, *, overwrite: bool = False) -> Iterator[Binar
             os.unlink(tmp)
         raise
     finally:
-        _OPEN.discard(tmp)
+        _OPEN.pop(tmp, None)
 
 
 def write_parts(fh: BinaryIO, parts: Sequence[bytes | memoryview]) -> int:

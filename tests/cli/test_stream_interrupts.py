@@ -1,8 +1,12 @@
 """``finkctl stream --save`` interrupted in the middle of a file write, for real.
 
-800 full-size Fink alerts (~54 KB each) make one Avro file that takes seconds to write
-(fastavro's Cython writer: a KeyboardInterrupt raised inside it used to come out as a
-``SystemError``, exit 1); the test waits for its hidden temporary file to appear, then:
+800 full-size Fink alerts (~54 KB each) make one Avro file, written either through
+dicts (``FINK_CLIENT_NO_FASTPATH=1``: fastavro's Cython writer, seconds long; a
+KeyboardInterrupt raised inside it used to come out as a ``SystemError``, exit 1) or by
+the default pass-through, in its background thread while the main thread reads on (its
+write, milliseconds long, made to last by ``FAULT_WRITE_SECONDS`` of
+``tests/faults/scripts/finkctl_throttled.py``). The test waits for the hidden
+temporary file to appear, then:
 
 * sends SIGINT twice (a stop, then an abort): exit 130 at once, no traceback, the
   temporary file removed, nothing committed, a rerun gets every alert;
@@ -24,7 +28,14 @@ import pytest
 
 from fink_client.io import AlertReader
 from tests.cli.test_finkctl import finkctl
-from tests.faults.helpers import encode_all, kill9, publish_spread, unique_alerts, wait_for
+from tests.faults.helpers import (
+    encode_all,
+    kill9,
+    publish_spread,
+    python_cmd,
+    unique_alerts,
+    wait_for,
+)
 from tests.helpers import FINKCTL
 
 pytestmark = pytest.mark.integration
@@ -45,12 +56,22 @@ def _temps(folder: Path) -> list[Path]:
     return sorted(folder.glob(".*.tmp")) if folder.exists() else []
 
 
-def _start_writing(topic: str, out: Path, env: dict) -> subprocess.Popen:
+@pytest.fixture(params=["dicts", "passthrough"])
+def writing(request: pytest.FixtureRequest) -> tuple[list[str], dict[str, str]]:
+    """How the interrupted run writes: the command and its extra environment."""
+    if request.param == "dicts":
+        return FINKCTL, {"FINK_CLIENT_NO_FASTPATH": "1"}
+    return python_cmd("finkctl_throttled.py"), {"FAULT_WRITE_SECONDS": "60"}
+
+
+def _start_writing(topic: str, out: Path, env: dict,
+                   writing: tuple[list[str], dict[str, str]]) -> subprocess.Popen:
     """A ``finkctl stream --save`` run, returned once its Avro temp file exists."""
+    cmd, extra = writing
     proc = subprocess.Popen(
-        [*FINKCTL, "stream", topic, "--save", str(out), "--format", "avro",
+        [*cmd, "stream", topic, "--save", str(out), "--format", "avro",
          "--batch-size", str(N)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        env={**env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen = wait_for(lambda: bool(_temps(out)) or proc.poll() is not None, 90, step=0.002)
     if not seen or proc.poll() is not None:
         proc.kill()
@@ -64,13 +85,10 @@ def _committed(env: dict, topic: str) -> int | None:
     return json.loads(r.stdout)["offsets"][0]["committed"]
 
 
-def test_second_ctrl_c_during_a_write_aborts_with_130(big_topic, env: dict,
-                                                       tmp_path: Path) -> None:
+def test_second_ctrl_c_during_a_write_aborts_with_130(big_topic, env: dict, tmp_path: Path,
+                                                       writing) -> None:
     out = tmp_path / "out"
-    # The dict path (fastavro re-encoding) takes seconds to write one file, so the second
-    # Ctrl-C lands inside the write; the pass-through default writes the same file in about
-    # 0.1 s, and the run would finish and commit before the second signal came.
-    proc = _start_writing(big_topic, out, {**env, "FINK_CLIENT_NO_FASTPATH": "1"})
+    proc = _start_writing(big_topic, out, env, writing)
     try:
         proc.send_signal(signal.SIGINT)  # stop: finish the current file...
         time.sleep(0.05)
@@ -91,10 +109,10 @@ def test_second_ctrl_c_during_a_write_aborts_with_130(big_topic, env: dict,
     assert len(list(AlertReader(tmp_path / "again"))) == N
 
 
-def test_next_run_removes_temp_files_of_killed_runs(big_topic, env: dict,
-                                                   tmp_path: Path) -> None:
+def test_next_run_removes_temp_files_of_killed_runs(big_topic, env: dict, tmp_path: Path,
+                                                   writing) -> None:
     out = tmp_path / "out"
-    proc = _start_writing(big_topic, out, env)
+    proc = _start_writing(big_topic, out, env, writing)
     kill9(proc)
     left = _temps(out)
     assert left and all(f".{proc.pid}.tmp" in p.name for p in left)  # kill -9 leaves it
