@@ -42,7 +42,7 @@ from typing import Any
 from fink_client.consumer import AlertConsumer, Delivery
 from fink_client.errors import ConfigError, SchemaError
 from fink_client.io.atomic import clean_stale_temps, remove_open_temps
-from fink_client.io.background import BackgroundWriter
+from fink_client.io.background import BackgroundWriter, result
 from fink_client.streamloop import TP, Sink, StreamStats, drained, read_up_to, stream
 from fink_client.wire import schema_from_key
 
@@ -294,7 +294,7 @@ class DiskSink:
             return []
         self._inflight = None
         try:
-            new = job.future.result()
+            new = result(job.future)
         except BaseException:
             self.failed = True
             raise

@@ -11,14 +11,20 @@ returned, that is once its files are renamed and fsynced, never before. The thre
 daemon and owns no state of its own: its temporary files are registered by
 :func:`fink_client.io.atomic.atomic_write` like the main thread's, so an abort
 (:func:`~fink_client.io.atomic.remove_open_temps`) removes them at once.
+
+Signals stay with the main thread: the writer thread blocks SIGINT and SIGTERM (a
+signal the kernel gave it would reach Python's handler only once the main thread wakes
+up), and :func:`result` waits in short slices, so that a second Ctrl-C during a write
+aborts at once.
 """
 
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -45,6 +51,8 @@ class BackgroundWriter:
         return future
 
     def _run(self) -> None:
+        if hasattr(signal, "pthread_sigmask"):  # the main thread's handlers get them
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         while True:
             item = self._jobs.get()
             if item is None:
@@ -64,4 +72,13 @@ class BackgroundWriter:
             self._thread = None
 
 
-__all__ = ["BackgroundWriter"]
+def result(future: Future[T], slice_seconds: float = 0.2) -> T:
+    """``future.result()``, waited for in slices of ``slice_seconds``: between two, the
+    main thread runs the Python signal handlers that came meanwhile (a second Ctrl-C),
+    which one long wait would delay until the job is done."""
+    while not future.done():
+        wait([future], timeout=slice_seconds)
+    return future.result()
+
+
+__all__ = ["BackgroundWriter", "result"]

@@ -8,8 +8,8 @@ write, milliseconds long, made to last by ``FAULT_WRITE_SECONDS`` of
 ``tests/faults/scripts/finkctl_throttled.py``). The test waits for the hidden
 temporary file to appear, then:
 
-* sends SIGINT twice (a stop, then an abort): exit 130 at once, no traceback, the
-  temporary file removed, nothing committed, a rerun gets every alert;
+* sends SIGINT twice (a stop, then, once it was heard, an abort): exit 130 at once, no
+  traceback, the temporary file removed, nothing committed, a rerun gets every alert;
 * or kills the process with ``kill -9``: the temporary file stays behind, and the next
   run removes it (its process is dead) but keeps a live process's one.
 """
@@ -20,7 +20,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -64,18 +63,21 @@ def writing(request: pytest.FixtureRequest) -> tuple[list[str], dict[str, str]]:
     return python_cmd("finkctl_throttled.py"), {"FAULT_WRITE_SECONDS": "60"}
 
 
-def _start_writing(topic: str, out: Path, env: dict,
-                   writing: tuple[list[str], dict[str, str]]) -> subprocess.Popen:
-    """A ``finkctl stream --save`` run, returned once its Avro temp file exists."""
+def _start_writing(topic: str, out: Path, env: dict, writing: tuple[list[str], dict[str, str]],
+                   stderr: Path) -> subprocess.Popen:
+    """A ``finkctl stream --save`` run (its stderr into the file ``stderr``), returned
+    once its Avro temp file exists."""
     cmd, extra = writing
-    proc = subprocess.Popen(
-        [*cmd, "stream", topic, "--save", str(out), "--format", "avro",
-         "--batch-size", str(N)],
-        env={**env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with open(stderr, "wb") as err:
+        proc = subprocess.Popen(
+            [*cmd, "stream", topic, "--save", str(out), "--format", "avro",
+             "--batch-size", str(N)],
+            env={**env, **extra}, stdout=subprocess.DEVNULL, stderr=err)
     seen = wait_for(lambda: bool(_temps(out)) or proc.poll() is not None, 90, step=0.002)
     if not seen or proc.poll() is not None:
         proc.kill()
-        pytest.fail(f"no temporary file appeared: {proc.communicate(timeout=30)[1]}")
+        proc.wait(30)
+        pytest.fail(f"no temporary file appeared: {stderr.read_text()[-3000:]}")
     return proc
 
 
@@ -87,16 +89,21 @@ def _committed(env: dict, topic: str) -> int | None:
 
 def test_second_ctrl_c_during_a_write_aborts_with_130(big_topic, env: dict, tmp_path: Path,
                                                        writing) -> None:
-    out = tmp_path / "out"
-    proc = _start_writing(big_topic, out, env, writing)
+    out, stderr = tmp_path / "out", tmp_path / "stderr.txt"
+    proc = _start_writing(big_topic, out, env, writing, stderr)
     try:
         proc.send_signal(signal.SIGINT)  # stop: finish the current file...
-        time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)  # ...no: abort now
-        _, err = proc.communicate(timeout=60)
+        # ...no: abort now, once the first one was heard (two signals that land while
+        # the main thread waits in librdkafka's consume count as one for Python)
+        assert wait_for(lambda: "Ctrl-C again" in stderr.read_text(), 30, step=0.002), (
+            stderr.read_text())
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait(30)
+    err = stderr.read_text()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "SystemError" not in err, err
     assert "aborted" in err
@@ -112,7 +119,7 @@ def test_second_ctrl_c_during_a_write_aborts_with_130(big_topic, env: dict, tmp_
 def test_next_run_removes_temp_files_of_killed_runs(big_topic, env: dict, tmp_path: Path,
                                                    writing) -> None:
     out = tmp_path / "out"
-    proc = _start_writing(big_topic, out, env, writing)
+    proc = _start_writing(big_topic, out, env, writing, tmp_path / "stderr.txt")
     kill9(proc)
     left = _temps(out)
     assert left and all(f".{proc.pid}.tmp" in p.name for p in left)  # kill -9 leaves it
