@@ -104,6 +104,21 @@ def test_validator_is_the_c_walk() -> None:
     assert raw.validate.__qualname__ == "Reader.validate"
 
 
+def test_without_the_c_extension_fastavro_validates(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """No C decoder (not built, or a schema it cannot compile): the pass-through still
+    copies the bytes, validated by a fastavro decode, and still refuses a corrupt value."""
+    monkeypatch.setattr(codec, "fast_reader", lambda parsed: None)
+    schema, records, values = sample_set(SAMPLES / "ztf" / "fink")
+    raw = prepare(schema)
+    assert raw.validate.__qualname__ != "Reader.validate"
+    with pytest.raises(InvalidValueError):
+        raw.check([values[0][:-3]])
+    paths = RawAvroWriter(tmp_path).write(values, schema, topic="t", partition=0,
+                                          offsets=list(range(len(values))))
+    assert_alerts_equal([a for p in paths for a in read_back(p)], records)
+
+
 @pytest.mark.parametrize("damage", ["truncate", "trailing", "flip"])
 def test_corrupt_value_is_refused_and_nothing_written(tmp_path: Path, damage: str) -> None:
     schema, _records, values = sample_set(SAMPLES / "ztf" / "fink")
