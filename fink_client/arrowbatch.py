@@ -223,11 +223,14 @@ class _Resolver:
         self._by_object: dict[int, tuple[Any, BatchDecoder]] = {}
         self._cache_size = cache_size
 
-    def _for_object(self, schema_json: Any) -> BatchDecoder:
-        """Decoder of a schema object held by the Decoder (forced or per topic),
-        without serialising it again for every message."""
+    def for_object(self, schema_json: Any) -> BatchDecoder:
+        """Decoder of a schema object held by the Decoder (forced, per topic, or
+        cached for a message key), without serialising it again for every message.
+        Raises :class:`SchemaError` if the schema has no Arrow batch form."""
         entry = self._by_object.get(id(schema_json))
         if entry is None or entry[0] is not schema_json:
+            if len(self._by_object) >= self._cache_size:
+                self._by_object.clear()  # objects the Decoder's caches dropped
             entry = self._by_object[id(schema_json)] = (schema_json,
                                                         self._for_schema(schema_json))
         return entry[1]
@@ -272,11 +275,11 @@ class _Resolver:
             found: BatchDecoder | None = None
             body: Any = value
             if value and d.forced_schema is not None:
-                found = self._for_object(d.forced_schema)
+                found = self.for_object(d.forced_schema)
             if found is None and value and key:
                 found = self._for_key(key)
             if found is None and value and topic in d.topic_schemas:
-                found = self._for_object(d.topic_schemas[topic])
+                found = self.for_object(d.topic_schemas[topic])
             if (found is None and value and value[0] == wire.CONFLUENT_MAGIC
                     and len(value) > 5):
                 found = self._for_id(struct.unpack(">I", value[1:5])[0])
@@ -365,6 +368,17 @@ def _gather(
         msg = c._next_message(num_alerts - len(msgs), deadline, have=bool(msgs))
         if msg is None:
             break
+        run = _take_run(c, resolver, num_alerts - len(msgs))
+        if run is not None:  # bare schemaless values: resolved once for the run
+            here, taken, values = run
+            if group is not None and here != group:
+                break
+            group = here
+            for _ in taken:
+                c._buffer.popleft()
+            msgs += taken
+            bodies += values
+            continue
         try:
             decoder, body, is_dict = resolver.resolve(msg)
         except DecodeError as exc:
@@ -381,6 +395,24 @@ def _gather(
         msgs.append(msg)
         bodies.append(body)
     return group
+
+
+def _take_run(
+    c: AlertConsumer, resolver: _Resolver, want: int
+) -> tuple[tuple[BatchDecoder, bool, str], list[Any], list[bytes]] | None:
+    """The consumer's run of bare schemaless values at the head of its buffer
+    (:meth:`AlertConsumer._take_run`, left in the buffer) with its group; ``None`` if
+    there is none or its schema has no Arrow form (then :meth:`_Resolver.resolve`, one
+    message at a time, gives the canonical error)."""
+    taken = c._take_run(want)
+    if taken is None:
+        return None
+    run, values, _, schema = taken
+    try:
+        decoder = resolver.for_object(schema)
+    except SchemaError:
+        return None
+    return (decoder, False, run[0].topic() or ""), run, values
 
 
 def _decode_prefix(
@@ -413,6 +445,5 @@ def _decode_prefix(
     except BaseException:
         c._buffer.extendleft(reversed(msgs))  # nothing handed out: all delivered again
         raise
-    for m in msgs:
-        c._mark_delivered(m)
+    c._mark_run(msgs)  # one topic
     return batch, None

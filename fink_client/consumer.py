@@ -28,6 +28,7 @@ each durable write; nothing is then stored implicitly, not even on ``close()``.
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import re
 import time
@@ -39,7 +40,7 @@ import confluent_kafka
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka import KafkaError as RdKafkaError
 
-from fink_client import _kafka
+from fink_client import _kafka, codec
 from fink_client import config as _config
 from fink_client._kafka import check_topic_metadata
 from fink_client.errors import (
@@ -47,9 +48,10 @@ from fink_client.errors import (
     ConfigError,
     DeadLetterError,
     DecodeError,
+    SchemaError,
 )
 from fink_client.errors import translate_kafka_error as translate_kafka_error  # moved there
-from fink_client.wire import Decoder, IdResolver, SchemaLike
+from fink_client.wire import CONTAINER_MAGIC, Decoder, IdResolver, SchemaLike
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -239,9 +241,24 @@ class AlertConsumer:
 
     def _mark_delivered(self, msg: confluent_kafka.Message) -> None:
         topic, partition, offset = _position(msg)
-        key = (topic, partition)
-        self._to_store[key] = max(self._to_store.get(key, -1), offset + 1)
-        self._handed_out[key] = max(self._handed_out.get(key, -1), offset + 1)
+        self._advance((topic, partition), offset + 1)
+
+    def _mark_run(self, run: list[confluent_kafka.Message]) -> None:
+        """:meth:`_mark_delivered` for a run of one topic (see :meth:`_take_run`): the
+        buffer holds each partition's messages in offset order, so the last message of a
+        partition in the run is its furthest, and each partition is advanced once."""
+        topic, _, _ = _position(run[0])
+        last = {m.partition(): m.offset() for m in run}
+        for partition, offset in last.items():
+            assert partition is not None and offset is not None  # see _position
+            self._advance((topic, partition), offset + 1)
+
+    def _advance(self, key: tuple[str, int], upto: int) -> None:
+        """Record that ``key``'s messages before offset ``upto`` were handed out."""
+        if self._to_store.get(key, -1) < upto:
+            self._to_store[key] = upto
+        if self._handed_out.get(key, -1) < upto:
+            self._handed_out[key] = upto
 
     def delivered_positions(self) -> dict[tuple[str, int], int]:
         """``(topic, partition) -> offset after the last message handed out`` (alerts and
@@ -374,21 +391,88 @@ class AlertConsumer:
                 return None
         return self._buffer[0]
 
+    def _take_run(self, want: int) -> tuple[list[confluent_kafka.Message], list[bytes],
+                                            codec.Reader, Any] | None:
+        """The longest run (at most ``want``) at the head of the (non-empty) buffer of
+        bare schemaless values sharing one key and one topic, hence one reader
+        (:meth:`fink_client.wire.Decoder.schemaless_reader`): the messages, their values,
+        the reader and the schema, resolved once for the run. The messages stay in the
+        buffer. ``None`` when the head message is not such a value (a container, a
+        Confluent-framed or empty value, an unknown or bad schema): the caller then
+        takes it alone, and gets its canonical error if it has one."""
+        head = self._buffer[0]
+        value, key, topic = head.value(), head.key(), head.topic()
+        if not value:
+            return None
+        try:
+            found = self._decoder.schemaless_reader(value, key, topic)
+        except SchemaError:
+            return None
+        if found is None:
+            return None
+        run, values = [head], [value]
+        # bytes equality (memcmp) rather than hashing the key (schema JSON) per message
+        for msg in itertools.islice(self._buffer, 1, want):
+            value = msg.value()
+            if (not value or value.startswith(CONTAINER_MAGIC) or msg.key() != key
+                    or msg.topic() != topic):
+                break
+            run.append(msg)
+            values.append(value)
+        return run, values, found[0], found[1]
+
+    @staticmethod
+    def _decode_run(reader: codec.Reader, values: list[bytes],
+                    raw: bool) -> list[Alert | None] | None:
+        """Every value of a run decoded (``raw``: only validated, giving ``None`` each),
+        in one call into the C decoder when it is built; ``None`` if any value is bad
+        (the caller then takes the run message by message, to say which)."""
+        try:
+            if raw:
+                check = codec.validator(reader)
+                for value in values:
+                    check(value)
+                return [None] * len(values)
+            many = getattr(reader, "decode_many", None)
+            return many(values) if many is not None else [reader(v) for v in values]
+        except Exception:
+            return None
+
     def _deliver(self, num_alerts: int, timeout: float, fetch: int | None = None, *,
-                 raw: bool = False) -> list[Delivery]:
-        """The delivery loop of :meth:`poll` and :meth:`consume_messages`: up to
-        ``num_alerts`` decoded (``raw``: validated) alerts within ``timeout`` s, fetched
-        ``fetch`` messages at a time (default: as many as still wanted)."""
+                 raw: bool = False, pairs: bool = False) -> list[Any]:
+        """The delivery loop of :meth:`poll`, :meth:`consume` and
+        :meth:`consume_messages`: up to ``num_alerts`` decoded (``raw``: validated)
+        alerts within ``timeout`` s, fetched ``fetch`` messages at a time (default: as
+        many as still wanted), as :class:`Delivery` items (``pairs``: ``(topic, alert)``).
+
+        Runs of messages with one reader (:meth:`_take_run`) are decoded in one call and
+        their offsets recorded once per partition; a run holding a bad value is taken
+        again message by message, the good alerts first and the bad one as its error."""
         self._check_open()
         wait = _config.seconds(timeout, "timeout", forever_below_zero=True)
         if self._auto_store:
             self._store_delivered()
         deadline = time.monotonic() + wait
-        out: list[Delivery] = []
+        out: list[Any] = []
+        single = 0  # messages still to take one at a time (a run of them had a bad value)
         while len(out) < num_alerts:
             msg = self._next_message(fetch or num_alerts - len(out), deadline, have=bool(out))
             if msg is None:
                 break
+            if single:
+                single -= 1
+            else:
+                taken = self._take_run(num_alerts - len(out))
+                if taken is not None:
+                    run, values, reader, schema = taken
+                    alerts = self._decode_run(reader, values, raw)
+                    if alerts is not None:
+                        for _ in run:
+                            self._buffer.popleft()
+                        self._mark_run(run)
+                        out += _handed(run, alerts, schema, pairs)
+                        continue
+                    single = len(run) - 1
             try:
                 alert, schema = self._decoder.decode_with_schema(
                     msg.value(), msg.key(), topic=msg.topic(), partition=msg.partition(),
@@ -400,10 +484,7 @@ class AlertConsumer:
                 self._reject(msg, exc)
                 continue
             self._buffer.popleft()
-            ts_type, ts = msg.timestamp()
-            out.append(Delivery(*_position(msg),
-                                ts if ts_type != confluent_kafka.TIMESTAMP_NOT_AVAILABLE else None,
-                                msg.key(), alert, msg.value(), schema))
+            out += _handed([msg], [alert], schema, pairs)
             self._mark_delivered(msg)
         return out
 
@@ -412,10 +493,8 @@ class AlertConsumer:
 
         ``timeout=-1`` waits indefinitely (as in confluent-kafka).
         """
-        got = self._deliver(1, timeout, fetch=500)
-        if got and got[0].alert is not None:  # always decoded: raw=False
-            return got[0].topic, got[0].alert
-        return None, None
+        got = self._deliver(1, timeout, fetch=500, pairs=True)
+        return got[0] if got else (None, None)
 
     def consume(self, num_alerts: int = 1, timeout: float = -1) -> list[tuple[str, Alert]]:
         """Up to ``num_alerts`` (1 to :data:`MAX_BATCH`) alerts as ``(topic, alert)`` pairs,
@@ -424,8 +503,8 @@ class AlertConsumer:
         Returns what arrived in time (possibly an empty list). If a message cannot be
         decoded, the alerts before it are returned and the next call raises its error.
         """
-        return [(d.topic, d.alert) for d in self.consume_messages(num_alerts, timeout)
-                if d.alert is not None]  # always decoded: raw=False
+        self._check_open()
+        return self._deliver(_config.num_alerts(num_alerts), timeout, pairs=True)
 
     def consume_messages(self, num_alerts: int = 1, timeout: float = -1, *,
                          raw: bool = False) -> list[Delivery]:
@@ -526,6 +605,22 @@ class AlertConsumer:
                 self._close(store_last=False)
         except Exception:
             pass
+
+
+def _handed(run: list[confluent_kafka.Message], alerts: list[Alert | None], schema: Any,
+            pairs: bool) -> list[Any]:
+    """What :meth:`AlertConsumer._deliver` hands out for messages of one topic and their
+    alerts: ``(topic, alert)`` pairs (``pairs``; always decoded then), or Deliveries."""
+    if pairs:
+        topic = run[0].topic()
+        return [(topic, alert) for alert in alerts]
+    out = []
+    for msg, alert in zip(run, alerts, strict=True):
+        ts_type, ts = msg.timestamp()
+        out.append(Delivery(*_position(msg),
+                            ts if ts_type != confluent_kafka.TIMESTAMP_NOT_AVAILABLE else None,
+                            msg.key(), alert, msg.value(), schema))
+    return out
 
 
 def _position(msg: confluent_kafka.Message) -> tuple[str, int, int]:

@@ -194,6 +194,26 @@ class Decoder:
                              "more than one record") + ", expected exactly 1")
         return records[0], schema_json
 
+    def schemaless_reader(
+        self, value: bytes, key: bytes | None, topic: str | None
+    ) -> _Compiled | None:
+        """``(reader, schema JSON)`` for a non-empty value that is a bare schemaless
+        record (forced schema, schema in the key, schema of the topic), in the
+        resolution order of :meth:`decode_with_schema`; ``None`` for an Avro container,
+        a Confluent-framed value or one whose schema is not known this way. Every value
+        with the same key and topic gets the same answer (unless it is a container), so
+        a consumer resolves a run of such messages once and decodes them in one call.
+        Raises :class:`SchemaError` for a key that looks like JSON but does not parse.
+        """
+        if value.startswith(CONTAINER_MAGIC):
+            return None
+        if self._forced is not None:
+            return self._forced
+        found = self._reader_for_key(key) if key else None
+        if found is None and topic is not None:
+            found = self._topic_readers.get(topic)
+        return found
+
     # -- decoding --------------------------------------------------------------------
     def decode(
         self, value: bytes | None, key: bytes | None = None, **where: Unpack[MessagePlace]
@@ -225,38 +245,33 @@ class Decoder:
         for writers that copy it (Avro pass-through). Containers and Confluent-framed
         values are decoded as usual. The errors are the same either way.
         """
-        topic = where.get("topic")
         if not value:
             raise DecodeError("empty message value", raw_value=value, raw_key=key, **where)
         try:
-            if self._forced is not None and not value.startswith(CONTAINER_MAGIC):
-                return _read(self._forced, value, validate_only)
+            found = self.schemaless_reader(value, key, where.get("topic"))
+            if found is not None:
+                return _read(found, value, validate_only)
             if value.startswith(CONTAINER_MAGIC):
                 try:
                     return self._decode_container(value)
                 except SchemaError as exc:
                     raise DecodeError(f"bad schema in the Avro container header: {exc.reason}",
                                       raw_value=value, raw_key=key, **where) from exc
-            found = self._reader_for_key(key) if key else None
-            if found is None and topic is not None:
-                found = self._topic_readers.get(topic)
-            if found is None and value[0] == CONFLUENT_MAGIC and len(value) > 5:
+            if value[0] == CONFLUENT_MAGIC and len(value) > 5:
                 (schema_id,) = struct.unpack(">I", value[1:5])
                 by_id = self._reader_for_id(schema_id)
                 if by_id is not None:
                     return by_id[0](value[5:]), by_id[1]
-            if found is None:
-                raise DecodeError(
-                    "cannot find the schema of this message: its key is neither an Avro "
-                    "schema nor a known schema version "
-                    f"({', '.join(schemas.versions())}), and the value is neither an Avro "
-                    "container nor Confluent-framed with a known id; pass schema=... "
-                    "(a .avsc file) to decode it",
-                    raw_value=value,
-                    raw_key=key,
-                    **where,
-                )
-            return _read(found, value, validate_only)
+            raise DecodeError(
+                "cannot find the schema of this message: its key is neither an Avro "
+                "schema nor a known schema version "
+                f"({', '.join(schemas.versions())}), and the value is neither an Avro "
+                "container nor Confluent-framed with a known id; pass schema=... "
+                "(a .avsc file) to decode it",
+                raw_value=value,
+                raw_key=key,
+                **where,
+            )
         except DecodeError:
             raise
         except SchemaError as exc:

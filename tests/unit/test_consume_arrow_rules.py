@@ -1,7 +1,8 @@
 """Delivery logic of consume_arrow (pure logic: a stand-in for the Kafka side).
 
-The consumer's own bookkeeping methods (``_mark_delivered``, ``_reject``) are used;
-only fetching is faked, so that a failing fetch can be injected at a chosen moment.
+The consumer's own bookkeeping methods (``_mark_delivered``, ``_mark_run``,
+``_take_run``, ``_reject``) are used; only fetching is faked, so that a failing fetch
+can be injected at a chosen moment.
 The same rules run against the real broker in tests/integration/test_consume_arrow.py.
 """
 
@@ -44,6 +45,9 @@ class FakeConsumer:
     """AlertConsumer's delivery state with a scripted fetch."""
 
     _mark_delivered = AlertConsumer._mark_delivered
+    _mark_run = AlertConsumer._mark_run
+    _advance = AlertConsumer._advance
+    _take_run = AlertConsumer._take_run
     _reject = AlertConsumer._reject
     _next_message = AlertConsumer._next_message
 
