@@ -40,6 +40,9 @@ class Msg:
     def offset(self) -> int:
         return self._offset
 
+    def timestamp(self) -> tuple[int, int]:
+        return (0, 0)  # confluent_kafka.TIMESTAMP_NOT_AVAILABLE
+
 
 class FakeConsumer:
     """AlertConsumer's delivery state with a scripted fetch."""
