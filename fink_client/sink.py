@@ -14,14 +14,12 @@ every message that decodes can be written in every format. An alert the writer r
 dead-letter folder when there is one, and the rest of its batch is written; without
 one, the run stops with that error and nothing of the batch is stored.
 
-Files made from the message bytes (Avro pass-through, Parquet built in C) are written by
-a background thread while the stream loop reads the next batch: one batch in flight at
-most, its offsets stored by the loop's thread once its files are renamed and fsynced.
-The Parquet tables are built by the loop's thread before the hand-over (the C builder
-holds the GIL); the thread only runs pyarrow's writer and fsync, which release it. A
-second Ctrl-C removes its temporary file at once
-(:func:`fink_client.io.atomic.remove_open_temps`, then exit; :meth:`DiskSink.abort` in a
-program); an error in it is raised by the next call and stores nothing of its batch.
+Avro pass-through files are written by a background thread while the stream loop reads
+the next batch: one batch in flight at most, its offsets stored by the loop's thread
+once its files are renamed and fsynced. A second Ctrl-C removes its temporary file at
+once (:func:`fink_client.io.atomic.remove_open_temps`, then exit; :meth:`DiskSink.abort`
+in a program); an error in it is raised by the next call and stores nothing of its
+batch.
 
 Killed at any moment, a rerun with the same group gets again at most the alerts of the
 files not yet committed (the batch being read, the one in the background writer, plus
@@ -161,15 +159,17 @@ class DiskSink:
         # (_write_arrow). PNGs need the decoded alerts.
         self.raw = self.png_folder is None and _from_bytes(fmt, passthrough)
         self._raw_writer_obj: Any = None
-        # Files from the bytes are written by a background thread while the next batch
-        # is read (fink_client.io.background), one batch in flight at most, its offsets
-        # stored here once its files are durable: the Avro write is system calls, the
-        # Parquet one pyarrow's writer, both releasing the GIL. Parquet tables are built
-        # before the hand-over, in this thread (_prepare): the C builder holds the GIL,
-        # and building them in the writer thread made the save slower (4,100-4,700
-        # against 5,400 alerts/s, ZTF). Not with a consumer that stores offsets itself
-        # at each call: it would store them while the file is being written.
-        background = self.raw and not consumer.auto_store
+        # Avro pass-through files are written by a background thread while the next
+        # batch is read (fink_client.io.background), one batch in flight at most, its
+        # offsets stored here once its files are durable: that write is system calls
+        # that release the GIL. Not Parquet: its C batch decoder holds the GIL, and in a
+        # thread the save ran slower (4,100-4,700 against 5,400 alerts/s, ZTF); building
+        # the tables here and only writing them there (pyarrow releases the GIL) was no
+        # faster either: 5,600-6,300 against 5,900-6,800 in line, 10 % more CPU, 20,000
+        # ZTF alerts, load ~1 on the 2 cores (tried and reverted). Not with
+        # a consumer that stores offsets itself at each call: it would store them while
+        # the file is being written.
+        background = self.raw and fmt == "avro" and not consumer.auto_store
         self._background = BackgroundWriter() if background else None
         self._inflight: _InFlight | None = None
         self._submitted: dict[TP, int] = {}  # delivered positions at the last submission
@@ -264,28 +264,14 @@ class DiskSink:
                 for (topic, partition, _), (schema, items) in groups.items()]
 
     def _write_groups(self, groups: list[tuple[str, int, Any, list[Delivery]]],
-                      cancelled: threading.Event | None = None,
-                      tables: Sequence[Any] | None = None) -> list[Path]:
-        """Write every group durably (in the caller's thread); return the files.
-        ``tables``: the Parquet table of each group's raw values built beforehand
-        (:meth:`_prepare`), or ``None`` for a group to build here."""
+                      cancelled: threading.Event | None = None) -> list[Path]:
+        """Write every group durably (in the caller's thread); return the files."""
         new: list[Path] = []
-        for i, (topic, partition, schema, items) in enumerate(groups):
+        for topic, partition, schema, items in groups:
             if cancelled is not None and cancelled.is_set():
                 raise CancelledError("the sink was aborted")
-            new.extend(self._write_group(topic, partition, schema, items,
-                                         table=tables[i] if tables is not None else None))
+            new.extend(self._write_group(topic, partition, schema, items))
         return new
-
-    def _prepare(self, groups: list[tuple[str, int, Any, list[Delivery]]]) -> list[Any]:
-        """Per group, its raw values' Parquet table built now, in the loop's thread (the
-        C builder holds the GIL; the writer thread then only writes), or ``None`` (Avro,
-        no raw value, or a group the C builder refuses: it is written through dicts)."""
-        if self.format != "parquet":
-            return [None] * len(groups)
-        return [self._arrow_table(schema, [d for d in items if d.alert is None])
-                if schema is not None else None
-                for _, _, schema, items in groups]
 
     def _submit(self) -> None:
         """Hand the buffered batch to the background writer. Its offsets to store once
@@ -295,13 +281,11 @@ class DiskSink:
         assert self._background is not None and self._inflight is None
         batch, self._buffer, self._since = self._buffer, [], None
         groups = self._groups(batch)
-        tables = self._prepare(groups)
         now = self.consumer.delivered_positions()
         upto = {tp: o for tp, o in now.items() if o > self._submitted.get(tp, -1)}
         self._submitted = now
         cancelled = threading.Event()
-        future = self._background.submit(
-            lambda: self._write_groups(groups, cancelled, tables))
+        future = self._background.submit(lambda: self._write_groups(groups, cancelled))
         self._inflight = _InFlight(future, cancelled, upto, len(batch))
 
     def _collect(self, *, wait: bool = True) -> list[Path]:
@@ -339,9 +323,8 @@ class DiskSink:
         self._background.close()
 
     def _write_group(self, topic: str, partition: int, schema: Any,
-                     items: list[Delivery], table: Any = None) -> list[Path]:
-        """Write one partition's alerts of one schema; dead-letter those it refuses.
-        ``table``: the Parquet table of its raw values, if already built."""
+                     items: list[Delivery]) -> list[Path]:
+        """Write one partition's alerts of one schema; dead-letter those it refuses."""
         if schema is None and self.format != "json":
             raise SchemaError(
                 f"no Avro schema known for these messages, cannot write {self.format} "
@@ -351,10 +334,8 @@ class DiskSink:
         passed = [d for d in items if d.alert is None]
         if passed:  # validated raw values: Avro copies them, Parquet decodes them to Arrow
             items = [d for d in items if d.alert is not None]
-            written = (self._write_arrow(topic, partition, schema, passed, table)
-                       if self.format == "parquet" else
-                       self._write_raw(topic, partition, schema, passed))
-            return written + (
+            write_raw = self._write_arrow if self.format == "parquet" else self._write_raw
+            return write_raw(topic, partition, schema, passed) + (
                 self._write_group(topic, partition, schema, items) if items else [])
         writer = self._writer()
         try:
@@ -389,39 +370,28 @@ class DiskSink:
         self.passthrough_alerts += len(items)
         return paths
 
-    @staticmethod
-    def _arrow_table(schema: Any, items: list[Delivery]) -> Any:
-        """The Parquet table of validated raw values, built by the C batch decoder
-        (:mod:`fink_client.arrowbatch`), no alert dicts; ``None`` if there are none or
-        it cannot build them all (no Arrow type for the schema, a value that does not
-        fit)."""
-        from fink_client.arrowbatch import batch_decoder
-
-        if not items:
-            return None
-        try:  # raw deliveries always have a value
-            table, errors = batch_decoder(schema).decode_valid([d.value or b"" for d in items])
-        except SchemaError:  # e.g. a union of several types: no Arrow type
-            return None
-        return None if errors else table
-
     def _write_arrow(self, topic: str, partition: int, schema: Any,
-                     items: list[Delivery], table: Any = None) -> list[Path]:
-        """Parquet files of validated raw values from their C-built table (``table``, or
-        :meth:`_arrow_table` now). A group it cannot build goes through decoded dicts
-        instead: the writer's own errors then name the field, and :meth:`_write_group`
-        dead-letters or raises exactly as without the C path."""
+                     items: list[Delivery]) -> list[Path]:
+        """Parquet files of validated raw values, their columns built by the C batch
+        decoder (:mod:`fink_client.arrowbatch`), no alert dicts. A group it cannot
+        build (no Arrow type for the schema, a value that does not fit) goes through
+        decoded dicts instead: the writer's own errors then name the field, and
+        :meth:`_write_group` dead-letters or raises exactly as without the C path."""
+        from fink_client.arrowbatch import batch_decoder
         from fink_client.wire import decode
 
-        if table is None:
-            table = self._arrow_table(schema, items)
-        if table is None:
+        values = [d.value or b"" for d in items]  # raw deliveries always have a value
+        try:
+            table, errors = batch_decoder(schema).decode_valid(values)
+        except SchemaError:  # e.g. a union of several types: no Arrow type
+            table, errors = None, []
+        if table is None or errors:
             return self._write_group(topic, partition, schema, [
-                d._replace(alert=decode(d.value or b"", d.key, schema=schema))
-                for d in items])
+                d._replace(alert=decode(v, d.key, schema=schema))
+                for d, v in zip(items, values, strict=True)])
         paths: list[Path] = self._writer().write_table(
             table, topic=topic, partition=partition, offsets=[d.offset for d in items],
-            sizes=[len(d.value or b"") for d in items], schema=schema)
+            sizes=[len(v) for v in values], schema=schema)
         self.passthrough_alerts += len(items)
         return paths
 

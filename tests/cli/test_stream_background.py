@@ -1,6 +1,5 @@
-"""The background writer of the files made from the message bytes (Avro pass-through,
-Parquet built in C), on the real broker: the file of a batch is written by a thread
-while the next batch is read, and yet
+"""The Avro pass-through's background writer, on the real broker: the file of a batch is
+written by a thread while the next batch is read, and yet
 
 * an offset is stored only once every file holding its alert is renamed and fsynced
   (checked at the very moment of each store, against the files on disk), and nothing
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 
 from fink_client.consumer import AlertConsumer
-from fink_client.io import AlertReader, writers
+from fink_client.io import AlertReader
 from fink_client.io import avro_passthrough as passthrough
 from fink_client.offsets import OffsetsClient
 from fink_client.sink import DiskSink
@@ -37,14 +36,13 @@ from tests.helpers import drain
 
 pytestmark = pytest.mark.integration
 
-_NAME = re.compile(r"-p(\d+)-o(\d+)-(\d+)(~\d+)?\.(avro|parquet)$")
-FORMATS = pytest.mark.parametrize("fmt", ["avro", "parquet"])
+_NAME = re.compile(r"-p(\d+)-o(\d+)-(\d+)(~\d+)?\.avro$")
 
 
 def _on_disk(folder: Path) -> set[tuple[int, int]]:
     """``(partition, offset)`` of every alert in a finished file (from the file names)."""
     out = set()
-    for path in [*folder.glob("*.avro"), *folder.glob("*.parquet")]:
+    for path in folder.glob("*.avro"):
         m = _NAME.search(path.name)
         assert m, path.name
         out.update((int(m[1]), o) for o in range(int(m[2]), int(m[3]) + 1))
@@ -88,14 +86,12 @@ class _Stores:
 
 
 def _gate(monkeypatch: pytest.MonkeyPatch, *, block: int | None = None,
-          fail: int | None = None, fmt: str = "avro") -> tuple[threading.Event, threading.Event]:
-    """Make file number ``block`` (1-based) of format ``fmt`` wait for the returned
-    ``release`` event once its temporary file is open (``writing`` is set then), file
-    number ``fail`` raise a full disk."""
+          fail: int | None = None) -> tuple[threading.Event, threading.Event]:
+    """Make file number ``block`` (1-based) wait for the returned ``release`` event once
+    its temporary file is open (``writing`` is set then), file number ``fail`` raise a
+    full disk."""
     writing, release = threading.Event(), threading.Event()
-    owner: Any = passthrough if fmt == "avro" else writers.ParquetWriter
-    name = "write_container" if fmt == "avro" else "_write_file"
-    real = getattr(owner, name)
+    real = passthrough.write_container
     count = [0]
 
     def gated(fh: Any, *args: Any, **kw: Any) -> int:
@@ -107,18 +103,17 @@ def _gate(monkeypatch: pytest.MonkeyPatch, *, block: int | None = None,
             assert release.wait(60), "the test never released the write"
         return real(fh, *args, **kw)
 
-    monkeypatch.setattr(owner, name, gated)
+    monkeypatch.setattr(passthrough, "write_container", gated)
     return writing, release
 
 
-@FORMATS
 def test_offsets_are_stored_only_once_their_file_is_durable(
-        kafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+        kafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     topic = kafka.create_topic(f"bg-{uuid.uuid4().hex[:6]}", partitions=2)
     messages, records = _messages(FINK, LSST)
     publish_spread(messages, topic, kafka.admin_servers, 2)
     group, out = f"g-{uuid.uuid4().hex[:6]}", tmp_path / "out"
-    writing, release = _gate(monkeypatch, block=1, fmt=fmt)
+    writing, release = _gate(monkeypatch, block=1)
     seen: dict[str, Any] = {}
 
     def while_blocked() -> None:  # the first file is being written: look, then let it go
@@ -128,7 +123,7 @@ def test_offsets_are_stored_only_once_their_file_is_durable(
 
     consumer = AlertConsumer([topic], _config(kafka, group), auto_store=False)
     try:
-        sink = DiskSink(consumer, out, fmt, batch_size=2)
+        sink = DiskSink(consumer, out, "avro", batch_size=2)
         assert sink._background is not None  # the path under test
         stores = _Stores(consumer, out)
         watcher = threading.Thread(target=while_blocked)
@@ -141,7 +136,6 @@ def test_offsets_are_stored_only_once_their_file_is_durable(
     assert stores.early == []
     assert len(stores.calls) >= 2  # stored batch by batch, not only at the end
     assert stats.count == len(messages) and sink.written == len(messages)
-    assert sink.passthrough_alerts == len(messages)  # all from the bytes, none via dicts
     assert sorted(map(alert_id, AlertReader(out))) == sorted(map(alert_id, records))
     assert not _temps(out)
     again = AlertConsumer([topic], _config(kafka, group))
@@ -151,18 +145,16 @@ def test_offsets_are_stored_only_once_their_file_is_durable(
         again.close()
 
 
-@FORMATS
 def test_failed_background_write_stores_nothing_of_its_batch(
-        kafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+        kafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     topic = kafka.create_topic(f"bgfail-{uuid.uuid4().hex[:6]}")
     messages, records = _messages(FINK)  # one schema: one file per batch of 2
     publish_spread(messages, topic, kafka.admin_servers, 1)
     group, out = f"g-{uuid.uuid4().hex[:6]}", tmp_path / "out"
-    _gate(monkeypatch, fail=2, fmt=fmt)
+    _gate(monkeypatch, fail=2)
     consumer = AlertConsumer([topic], _config(kafka, group), auto_store=False)
     try:
-        sink = DiskSink(consumer, out, fmt, batch_size=2)
-        assert sink._background is not None
+        sink = DiskSink(consumer, out, "avro", batch_size=2)
         stores = _Stores(consumer, out)
         with pytest.raises(OSError, match="No space"):
             stream(consumer, sink=sink, limit=len(messages))
