@@ -8,11 +8,14 @@ schema on the side topic) is read by:
 - the baseline: a bare confluent-kafka consume loop (one process, no decoding), with our
   fetch settings;
 - :func:`fink_client.transfer.transfer` with 2 workers, Parquet then Avro, each with a
-  fresh group (wall time from the call to the return, start-up included);
+  fresh group (wall time from the call to the return, start-up included: the headline);
+  its start-up (seconds to the first durable, committed batch) is reported beside it;
 - upstream fink-client's ``finkctl transfer`` when a virtualenv holding it is given with
   ``--upstream VENV`` (its row is skipped with a note otherwise).
 
-The table is printed and written to ``benchmarks/results/transfer.{json,md}``.
+Each case also gives its CPU time (user+sys, the workers included) per alert, which the
+load of a shared machine disturbs much less than wall-clock rates. The table is printed
+and written to ``benchmarks/results/transfer.{json,md}``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -73,6 +77,12 @@ def make_topic(kafka: Any, n: int) -> tuple[str, int]:
     return name, total
 
 
+def _cpu() -> float:
+    """CPU seconds (user+sys) of this process and of its children that have ended."""
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def bare_loop(servers: str, topic: str, n: int) -> dict[str, Any]:
     """confluent-kafka consume() until ``n`` messages, no decoding (our fetch settings)."""
     from confluent_kafka import Consumer
@@ -81,7 +91,7 @@ def bare_loop(servers: str, topic: str, n: int) -> dict[str, Any]:
 
     cfg = {**CLIENT_DEFAULTS, "bootstrap.servers": servers, "group.id": uuid.uuid4().hex,
            "enable.auto.commit": False}
-    start = time.monotonic()
+    start, cpu = time.monotonic(), _cpu()
     consumer = Consumer(cfg)
     consumer.subscribe([topic])
     count = size = 0
@@ -92,7 +102,7 @@ def bare_loop(servers: str, topic: str, n: int) -> dict[str, Any]:
                 size += len(msg.value())
     seconds = time.monotonic() - start
     consumer.close()
-    return {"alerts": count, "bytes": size, "seconds": seconds}
+    return {"alerts": count, "bytes": size, "seconds": seconds, "cpu": _cpu() - cpu}
 
 
 def ours(servers: str, topic: str, fmt: str, workers: int, partition_by: str) -> dict[str, Any]:
@@ -101,13 +111,14 @@ def ours(servers: str, topic: str, fmt: str, workers: int, partition_by: str) ->
 
     out = Path(tempfile.mkdtemp(prefix="fink-bench-transfer-"))
     try:
-        start = time.monotonic()
+        start, cpu = time.monotonic(), _cpu()
         result = transfer(topic, out, {"bootstrap.servers": servers,
                                        "group_id": uuid.uuid4().hex},
                           fmt=fmt, workers=workers, partition_by=partition_by)
         seconds = time.monotonic() - start
         return {"alerts": result.alerts, "bytes": result.payload_bytes, "seconds": seconds,
-                "files": result.files, "disk_bytes": result.disk_bytes}
+                "files": result.files, "disk_bytes": result.disk_bytes,
+                "startup": result.first_batch_seconds, "cpu": _cpu() - cpu}
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
@@ -129,7 +140,7 @@ def upstream(venv: Path | None, servers: str, topic: str, payload: int) -> dict[
         if reg.returncode != 0:
             return f"upstream `finkctl auth` failed: {reg.stderr.strip()[-300:]}"
         out = home / "out"
-        start = time.monotonic()
+        start, cpu = time.monotonic(), _cpu()
         proc = subprocess.run(
             [str(exe), "transfer", "-survey", "ztf", "-topic", topic, "-outdir", str(out),
              "-nconsumers", "2", "-maxtimeout", "10"],
@@ -142,7 +153,8 @@ def upstream(venv: Path | None, servers: str, topic: str, payload: int) -> dict[
         import pyarrow.dataset as ds
 
         rows = ds.dataset([str(f) for f in files], format="parquet").count_rows()
-        return {"alerts": rows, "bytes": payload, "seconds": max(seconds, 1e-3)}
+        return {"alerts": rows, "bytes": payload, "seconds": max(seconds, 1e-3),
+                "cpu": _cpu() - cpu}
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -150,13 +162,22 @@ def upstream(venv: Path | None, servers: str, topic: str, payload: int) -> dict[
 def _rates(m: dict[str, Any]) -> dict[str, Any]:
     m["alerts_per_s"] = m["alerts"] / m["seconds"]
     m["mb_per_s"] = m["bytes"] / m["seconds"] / 1e6
+    if "cpu" in m:
+        m["cpu_us_per_alert"] = m["cpu"] / max(m["alerts"], 1) * 1e6
     return m
+
+
+def _load() -> str:
+    """The 1/5/15-minute load averages (how shared the machine was)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the cases, print the table, write ``results/transfer.{json,md}``."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.transfer", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="2,000 alerts instead of 20,000")
+    ap.add_argument("--only", choices=("parquet", "avro"), default=None,
+                    help="run only this format's cases (no Avro vs Parquet row)")
     ap.add_argument("--alerts", type=int, default=None, metavar="N",
                     help="alerts in the topic (default 20,000; 2,000 with --quick)")
     ap.add_argument("--upstream", type=Path, default=None, metavar="VENV",
@@ -170,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     from fink_client.localkafka import LocalKafka
 
     rows: list[dict[str, Any]] = []
+    load_before = _load()
     with LocalKafka(heap="1g") as kafka:
         servers = kafka.admin_servers
         topic, payload = make_topic(kafka, n)
@@ -180,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bare loop: {base['alerts_per_s']:,.0f} alerts/s {base['mb_per_s']:.1f} MB/s",
               flush=True)
         measured = {}
-        for fmt, pby in (("parquet", "none"), ("parquet", "time"), ("avro", "none")):
+        cases = [c for c in (("parquet", "none"), ("parquet", "time"), ("avro", "none"))
+                 if args.only in (None, c[0])]
+        for fmt, pby in cases:
             m = max((_rates(ours(servers, topic, fmt, 2, pby)) for _ in range(args.repeat)),
                     key=lambda r: r["alerts_per_s"])
             measured[(fmt, pby)] = m
@@ -189,10 +213,13 @@ def main(argv: list[str] | None = None) -> int:
                          "ours": m, "baseline": base, "ratio_vs_bare_mb": ratio,
                          "target": ">= 0.5x bare MB/s", "met": ratio >= 0.5})
             print(f"{rows[-1]['case']}: {m['alerts_per_s']:,.0f} alerts/s "
-                  f"{m['mb_per_s']:.1f} MB/s ({ratio:.2f}x bare)", flush=True)
-        up = upstream(args.upstream, servers, topic, payload)
-        ours_pq = measured[("parquet", "none")]
-        if isinstance(up, str):
+                  f"{m['mb_per_s']:.1f} MB/s ({ratio:.2f}x bare), start-up "
+                  f"{m['startup'] or 0:.2f} s, {m['cpu_us_per_alert']:.0f} us CPU/alert "
+                  f"(bare {base['cpu_us_per_alert']:.0f})", flush=True)
+        ours_pq = measured.get(("parquet", "none"))
+        up = (upstream(args.upstream, servers, topic, payload) if ours_pq is not None
+              else "not run (--only avro)")
+        if isinstance(up, str) or ours_pq is None:
             rows.append({"case": "upstream finkctl transfer parquet, 2 consumers",
                          "skipped": up})
         else:
@@ -201,14 +228,15 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"case": "ours parquet vs upstream finkctl transfer (2 consumers)",
                          "ours": ours_pq, "baseline": up, "ratio": ratio,
                          "target": ">= 20x", "met": ratio >= 20})
-        avro, pq = measured[("avro", "none")], measured[("parquet", "none")]
-        rows.append({"case": "Avro vs Parquet (alerts/s)", "ours": avro, "baseline": pq,
-                     "ratio": avro["alerts_per_s"] / pq["alerts_per_s"], "target": ">= 1x",
-                     "met": avro["alerts_per_s"] >= pq["alerts_per_s"]})
+        avro, pq = measured.get(("avro", "none")), measured.get(("parquet", "none"))
+        if avro is not None and pq is not None:
+            rows.append({"case": "Avro vs Parquet (alerts/s)", "ours": avro, "baseline": pq,
+                         "ratio": avro["alerts_per_s"] / pq["alerts_per_s"],
+                         "target": ">= 1x", "met": avro["alerts_per_s"] >= pq["alerts_per_s"]})
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "alerts": n,
             "payload_mb": round(payload / 1e6, 1), "partitions": PARTITIONS,
-            "repeat": args.repeat}
+            "repeat": args.repeat, "load_before": load_before, "load_after": _load()}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "transfer.json").write_text(json.dumps({"meta": meta, "cases": rows},
                                                        indent=1, default=str))
@@ -223,18 +251,27 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     out = [f"Run {meta['date']} on {meta['machine']}: {meta['alerts']:,} synthetic Fink ZTF "
            f"data-transfer alerts ({meta['payload_mb']} MB), {meta['partitions']} partitions "
            f"(`python -m benchmarks.transfer`, best of {meta['repeat']} runs; rates are wall "
-           "time from the call to the return, start-up included).", "",
-           "| case | alerts/s | MB/s | baseline alerts/s | baseline MB/s | ratio | target | met |",
-           "|---|---:|---:|---:|---:|---:|---|---|"]
+           "time from the call to the return, start-up included; start-up is the time to "
+           "the first durable batch; CPU is user+sys per alert, workers included; load "
+           f"average {meta['load_before']} before, {meta['load_after']} after).", "",
+           "| case | alerts/s | MB/s | start-up s | CPU µs/alert | baseline alerts/s "
+           "| baseline MB/s | baseline CPU µs/alert | ratio | target | met |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+
+    def cpu(m: dict[str, Any]) -> str:
+        return f"{m['cpu_us_per_alert']:,.0f}" if "cpu_us_per_alert" in m else ""
+
     for r in rows:
         if "skipped" in r:
-            out.append(f"| {r['case']} | skipped: {r['skipped']} | | | | | >= 20x | |")
+            out.append(f"| {r['case']} | skipped: {r['skipped']} | | | | | | | | >= 20x | |")
             continue
         o, b = r["ours"], r["baseline"]
         ratio = r.get("ratio", r.get("ratio_vs_bare_mb"))
+        startup = f"{o['startup']:.2f}" if o.get("startup") is not None else ""
         out.append(f"| {r['case']} | {o['alerts_per_s']:,.0f} | {o['mb_per_s']:.1f} | "
-                   f"{b['alerts_per_s']:,.0f} | {b['mb_per_s']:.1f} | {ratio:.2f}x | "
-                   f"{r['target']} | {'yes' if r['met'] else '**no**'} |")
+                   f"{startup} | {cpu(o)} | {b['alerts_per_s']:,.0f} | {b['mb_per_s']:.1f} | "
+                   f"{cpu(b)} | {ratio:.2f}x | {r['target']} | "
+                   f"{'yes' if r['met'] else '**no**'} |")
     return "\n".join(out) + "\n"
 
 

@@ -118,7 +118,9 @@ class Progress:
     ``alerts``/``payload_bytes``/``files``/``disk_bytes``/``dead_letters`` count what this
     command wrote; ``total`` is the group's lag at start and ``lag`` what the group (every
     machine) has left; ``reason`` says why it stopped: ``done``, ``nothing to do``,
-    ``limit``, ``timeout`` or ``stopped``.
+    ``limit``, ``timeout`` or ``stopped``. ``first_batch_seconds`` is the start-up: seconds
+    from the call to the first batch this command made durable and committed (None if it
+    made none), which the rate in ``seconds`` includes.
     """
 
     topic: str
@@ -133,6 +135,7 @@ class Progress:
     dead_letters: int = 0
     workers: int = 0
     seconds: float = 0.0
+    first_batch_seconds: float | None = None
     reason: str = ""
     schema_files: list[str] = dataclasses.field(default_factory=list)
 
@@ -150,6 +153,8 @@ class Progress:
         """Plain dict (for ``--json``)."""
         d = dataclasses.asdict(self)
         d.update(rate=round(self.rate, 1), seconds=round(self.seconds, 3))
+        if self.first_batch_seconds is not None:
+            d["first_batch_seconds"] = round(self.first_batch_seconds, 3)
         return d
 
 
@@ -366,6 +371,9 @@ def _supervise(oc: Any, tps: list[TopicPartition], ends: Mapping[int, int], stat
         # committed, not up to half a second later
         shared.changed(0.5)
         _read_counts(state, shared)
+        if state.first_batch_seconds is None and state.alerts + state.dead_letters > 0:
+            # woken by that batch's commit (Shared.notify), so this is within milliseconds
+            state.first_batch_seconds = time.monotonic() - started
         try:
             state.lag = _group_lag(oc, tps, ends)
         except BrokerUnreachableError as exc:  # an outage: wait (up to --timeout)

@@ -388,9 +388,13 @@ def test_fxmatch_topic_with_framed_or_container_values(kafka, tmp_path, alice_co
                    lambda a: a["diaSourceId"])
 
 
-def test_ends_past_transaction_markers(kafka, tmp_path, alice_config) -> None:
+@pytest.mark.parametrize("workers,strategy", [(1, None), (2, "cooperative-sticky")])
+def test_ends_past_transaction_markers(kafka, tmp_path, alice_config, workers: int,
+                                       strategy: str | None) -> None:
     """A transactional producer leaves a commit marker after the last record: the end
-    offset is never a record, and the transfer must still finish (not wait --timeout)."""
+    offset is never a record, and the transfer must still finish (not wait --timeout).
+    With the cooperative protocol (given by the user), a rebalance hands each member only
+    the partitions it gains or loses: a member must still see the end of those it kept."""
     schema = schemas.load(LSST_SCHEMA)
     alerts = list(synth.generate(schema, 30, seed=29))
     name = f"ftransfer_lsst_2026-03-18_{uuid.uuid4().hex[:6]}"
@@ -404,8 +408,11 @@ def test_ends_past_transaction_markers(kafka, tmp_path, alice_config) -> None:
     for i, value in enumerate(schemaless(schema, alerts)):
         producer.produce(name, value=value, partition=i % 2)
     producer.commit_transaction(30)
-    result = transfer(name, tmp_path / "out", alice_config(unique_group()), workers=1,
-                      batch_size=10, timeout=30)
+    config = alice_config(unique_group())
+    if strategy is not None:
+        config["partition.assignment.strategy"] = strategy
+    result = transfer(name, tmp_path / "out", config, workers=workers, batch_size=10,
+                      timeout=30)
     assert result.reason == "done" and result.lag == 0
     assert_exactly(read_output(tmp_path / "out"), {a["diaSourceId"]: a for a in alerts},
                    lambda a: a["diaSourceId"])
