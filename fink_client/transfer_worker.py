@@ -7,7 +7,11 @@ offset taken at start). A batch is validated (every value decoded with the topic
 schema; an undecodable one goes to the dead-letter folder, never into a data file),
 written as one file per Hive folder (temporary name, fsync, rename: see
 :mod:`fink_client.io.atomic`), and only then is the offset after it committed, with a
-synchronous commit. Nothing is ever auto-committed.
+synchronous commit. Nothing is ever auto-committed. (An asynchronous commit would also be
+safe, since the file is durable before it is sent, so a commit lost to a crash or a
+rebalance only makes the batch be read again and rewritten under the same name, kept if
+identical; but a synchronous one costs ~5 ms per batch here, ~1% of a run, and lets the
+command see the end exactly when the last commit is done, so it is kept.)
 
 On a stop (Ctrl-C, the end, the death of the command) a worker finishes the file it is
 writing and leaves: messages fetched but not yet written are simply read again by the
