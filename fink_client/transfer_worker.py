@@ -197,10 +197,11 @@ class BatchWriter:
         it is not done while the worker holds partitions that have waited for it. The
         worker calls it just after subscribing: librdkafka's threads run the group join
         meanwhile (its round trips take about as long), and the assignment is taken by
-        the first consume after it (measured, 3 runs each on a loaded 2-core machine: the
-        second worker of a run got its partitions 1.5 s after the call instead of 2.1 s,
-        since a rebalance that happens while its peer is still preparing finds nothing
-        buffered to write)."""
+        the first consume after it (measured, 6 runs each on a loaded 2-core machine: the
+        second worker of a run got its partitions ~0.6 s sooner, 1.5 s after the call
+        instead of 2.2 s, since a rebalance that happens while its peer is still
+        preparing finds nothing buffered to write; the whole run was not measurably
+        shorter there, the two CPUs being busy with the first worker meanwhile)."""
         if self.job.schema is None or self.job.fmt not in ("parquet", "avro"):
             return
         import pyarrow as pa
