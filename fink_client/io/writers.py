@@ -414,7 +414,10 @@ def parquet_column_options(arrow_schema: Any, compression: str) -> dict[str, Any
     """``pyarrow.parquet.write_table`` options for ``arrow_schema``: bytes columns
     (cutouts: gzipped FITS, unique per alert) get no dictionary and no compression, which
     would only cost time (1.4x to 2x slower writes measured on ZTF/LSST alerts, same
-    size); the other columns get ``compression`` and dictionaries. Plain Parquet settings,
+    size); floating-point columns (fluxes, positions, times: nearly all distinct) get
+    ``compression`` but no dictionary, which pyarrow would build and then give up (5-8 %
+    faster writes; real ZTF/LSST samples 1-2 % smaller, synthetic alerts 1.7 % larger);
+    strings, integers and booleans get both. Plain Parquet settings,
     per column path, that every reader (pyarrow, DuckDB, Spark) handles. Cached per
     schema: the stream sink and every transfer folder share one computation."""
     import pyarrow as pa
@@ -430,7 +433,8 @@ def parquet_column_options(arrow_schema: Any, compression: str) -> dict[str, Any
         raw = {c.path for c in paths
                if c.physical_type == "BYTE_ARRAY" and c.logical_type.type == "NONE"}
         found = _COLUMN_OPTIONS[key] = {
-            "use_dictionary": [c.path for c in paths if c.path not in raw],
+            "use_dictionary": [c.path for c in paths if c.path not in raw
+                               and c.physical_type not in ("FLOAT", "DOUBLE")],
             "compression": {c.path: "none" if c.path in raw else compression for c in paths},
         }
     return found
