@@ -1,8 +1,8 @@
 """Parquet column options (io.writers.parquet_column_options) as written into the files.
 
-Cutout bytes: no dictionary, no compression (gzipped FITS, unique per alert); floating
-point columns: compressed, no dictionary (nearly all distinct); strings and integers:
-compressed with a dictionary. Checked in the file's own metadata, on real ZTF samples.
+Cutout bytes: no dictionary, no compression, no statistics (gzipped FITS, unique per
+alert); floating-point columns: compressed, no dictionary (nearly all distinct); strings
+and integers: compressed with a dictionary. Checked in the file's own metadata, on real ZTF samples.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def test_each_kind_of_column_gets_its_options(tmp_path: Path) -> None:
 
     cutout = chunks["cutoutScience.stampData"]
     assert cutout.compression == "UNCOMPRESSED" and not dictionary("cutoutScience.stampData")
+    assert not cutout.is_stats_set and chunks["candidate.jd"].is_stats_set
     for name in ("candidate.jd", "candidate.magpsf", "candidate.ra"):  # double / float
         assert chunks[name].compression == "SNAPPY" and not dictionary(name), name
     for name in ("objectId", "candidate.fid", "candidate.candid"):  # string, int, long
