@@ -587,11 +587,36 @@ class Worker:
             self.consumer.close()
 
 
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory for reuse in this process (a worker: ours).
+
+    By default glibc gives every allocation above 128 KB its own ``mmap`` and returns it
+    on ``free``, and trims the heap's free top: librdkafka's fetch buffers (up to
+    ``fetch.max.bytes``) and a batch of ~47 KB values are then faulted in afresh, page
+    by page, for every fetch and every batch (page faults and zeroing were ~a third of
+    a bare consume loop's CPU here: 46 -> 30 µs per ZTF alert with both kept). The
+    worker's memory stays at its high-water mark instead, which a batch bounds. Returns
+    False where it does not apply (not glibc).
+    """
+    import ctypes
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(mallopt(m_trim_threshold, 1 << 30) and mallopt(m_mmap_threshold, 1 << 30))
+
+
 def run(job: Job, shared: Shared, verbose: int = 0) -> None:
     """Entry point of a worker process: report a typed error to the parent, exit 1."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us with its event
+    keep_freed_memory()
     set_log_verbosity(verbose)
     try:
         Worker(job, shared).run()

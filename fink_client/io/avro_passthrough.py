@@ -240,7 +240,7 @@ class RawAvroWriter:
                     return path
                 continue
             try:
-                with atomic_write(path) as fh:
+                with atomic_write(path, direct=True) as fh:  # see io.direct
                     write_container(fh, raw, values, sync_marker=marker,
                                     sync_interval=self.sync_interval)
             except FileExistsError:  # appeared meanwhile: check it again

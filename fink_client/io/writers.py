@@ -365,8 +365,8 @@ class AlertWriter:
                 if self._same(path, chunk, schema_json):
                     return path
                 continue
-            try:
-                with atomic_write(path) as fh:
+            try:  # a data file, fsynced at once: past the page cache (io.direct)
+                with atomic_write(path, direct=True) as fh:
                     self._write_file(fh, chunk, schema_json, stem)
             except FileExistsError:  # appeared meanwhile (another writer): check it again
                 if self._same(path, chunk, schema_json):
