@@ -298,7 +298,7 @@ def transfer(
             limit=limit,
         )
         ctx = multiprocessing.get_context("spawn")  # never fork librdkafka's threads
-        shared = transfer_worker.Shared(ctx)
+        shared = transfer_worker.Shared(ctx, workers)
         procs = [ctx.Process(target=transfer_worker.run, args=(job, shared, verbose),
                              name=f"finkctl-transfer-{i}", daemon=True)
                  for i in range(workers)]

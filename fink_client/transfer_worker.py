@@ -19,8 +19,10 @@ next run. A worker killed at any moment leaves at most the batch it was writing 
 partition's next owner (another worker, or a rerun) reads that batch again. Because
 batches are aligned on offsets, it writes the same file names: an identical file already
 there is kept and not written twice, so a rerun after ``kill -9`` usually adds no
-duplicate at all. Duplicates appear only when a batch was cut early (``--limit``, Ctrl-C,
-a rebalance); they are bounded by one batch per partition the killed member held.
+duplicate at all. Duplicates appear only when a batch was cut early (``--limit``); they
+are bounded by one batch per partition the killed member held. A rebalance cuts nothing:
+a member drops what it buffered of the partitions it loses (uncommitted, so read again
+by their next owner) rather than hold the group's rebalance while writing it.
 
 The step "batch of raw values -> files" is :class:`BatchWriter`. For a topic with one
 schema (the data-transfer case) the raw values of a batch are validated by building one
@@ -33,11 +35,13 @@ alert dicts.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import json
 import logging
 import os
 import queue
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -117,6 +121,18 @@ class ArrowRow(Mapping[str, Any]):
         return len(self._alert())
 
 
+def row_indices(rows: list[int]) -> Any:
+    """``rows`` as an int64 Arrow array for ``Table.take``, made from their bytes:
+    ``pyarrow.array`` of a list imports pandas when it is installed (~0.2 s of a
+    worker's start-up, which never needs pandas otherwise)."""
+    import array
+
+    import pyarrow as pa
+
+    return pa.Array.from_buffers(pa.int64(), len(rows),
+                                 [None, pa.py_buffer(array.array("q", rows))])
+
+
 def _arrow_parquet_writer(folder: Path, schema: Any) -> Any:
     """A :class:`~fink_client.io.writers.ParquetWriter` that writes :class:`ArrowRow`
     chunks straight from their table (decoded in C by :mod:`fink_client.arrowbatch`,
@@ -134,7 +150,7 @@ def _arrow_parquet_writer(folder: Path, schema: Any) -> Any:
                 return
             rows = [r.index for r in chunk]
             whole = rows == list(range(first.table.num_rows))
-            table = first.table if whole else first.table.take(rows)
+            table = first.table if whole else first.table.take(row_indices(rows))
             super()._write_file(fh, table, schema_json, stem)
 
     return _Writer(folder, schema)
@@ -192,24 +208,19 @@ class BatchWriter:
         self._arrow_cache: dict[str, Any] = {}
 
     def prepare(self) -> None:
-        """Do now the one-time work of the first batch (imports, the C decoder of the
-        schema, Arrow's compute kernels, the Parquet column choices: ~0.3-1 s), so that
-        it is not done while the worker holds partitions that have waited for it. The
-        worker calls it just after subscribing: librdkafka's threads run the group join
-        meanwhile (its round trips take about as long), and the assignment is taken by
-        the first consume after it (measured, 6 runs each on a loaded 2-core machine: the
-        second worker of a run got its partitions ~0.6 s sooner, 1.5 s after the call
-        instead of 2.2 s, since a rebalance that happens while its peer is still
-        preparing finds nothing buffered to write; the whole run was not measurably
-        shorter there, the two CPUs being busy with the first worker meanwhile)."""
+        """Do now the one-time work of the first batch (the C decoder of the schema,
+        Arrow's compute kernels, the Parquet column choices: ~30-50 ms once pyarrow is
+        imported), so that it is not done while the worker holds partitions that wait
+        for it. The worker calls it before joining the group, then waits for the other
+        workers of its command (:meth:`Shared.start_together`). Nothing here imports
+        pandas (``pyarrow.array`` of a list and ``Schema.empty_table`` would: ~0.2 s)."""
         if self.job.schema is None or self.job.fmt not in ("parquet", "avro"):
             return
-        import pyarrow as pa
 
         from fink_client.arrowbatch import batch_decoder
 
         empty, _ = batch_decoder(self.job.schema).decode_valid([])
-        empty.take(pa.array([], pa.int64()))
+        empty.take(row_indices([]))
         self.partitioner.folders(empty)
         if self.job.fmt == "parquet":
             from fink_client.io.writers import PARQUET_COMPRESSION, parquet_column_options
@@ -359,6 +370,9 @@ def message_schema(value: bytes, key: bytes | None,
 
 
 # -- the worker process ------------------------------------------------------------------
+#: Seconds a prepared worker waits for the other workers of its command (start-up).
+START_PATIENCE = 5.0
+
 #: Errors of a fetch that no retry can cure: the worker stops and the command reports it.
 _STOPPING_ERRORS = (AuthenticationError, AuthorizationError, UnknownTopicError)
 
@@ -366,9 +380,11 @@ _STOPPING_ERRORS = (AuthenticationError, AuthorizationError, UnknownTopicError)
 class Shared:
     """Counters and flags shared by the workers and the parent (multiprocessing)."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: Any, workers: int = 1) -> None:
         self.stop = ctx.Event()
         self.lock = ctx.Lock()
+        self.workers = workers  # started by this command (see :meth:`start_together`)
+        self.ready = ctx.Value("q", 0, lock=False)  # of them, prepared to join the group
         self.reserved = ctx.Value("q", 0, lock=False)  # alerts taken towards --limit
         self.alerts = ctx.Value("q", 0, lock=False)
         self.payload = ctx.Value("q", 0, lock=False)  # bytes of Kafka values processed
@@ -393,6 +409,24 @@ class Shared:
         if self._wake_r.poll(timeout):
             while self._wake_r.poll(0):
                 os.read(self._wake_r.fileno(), 65536)
+
+    def start_together(self, patience: float = START_PATIENCE) -> None:
+        """Wait (in a prepared worker) until every worker of this command is prepared, so
+        that they join the group at the same moment; at most ``patience`` seconds, then
+        go on (a worker that died or is slow must not hold the others back).
+
+        Why: a worker joining a group whose first member already reads costs a rebalance
+        (every partition revoked and assigned again) while that member is busy writing,
+        and on 2 CPUs a member reading at full speed starves its peer's start-up: measured
+        here, the second of two workers joined ~1 s after the first.
+        """
+        with self.lock:
+            self.ready.value += 1
+        deadline = time.monotonic() + patience
+        while self.ready.value < self.workers and time.monotonic() < deadline:
+            if self.stop.is_set():
+                return
+            time.sleep(0.005)
 
     def reserve(self, want: int, limit: int | None) -> int:
         """How many more messages this worker may take (``--limit`` is shared)."""
@@ -520,18 +554,14 @@ class Worker:
                  sorted(self.assigned))
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
-        # Write what is buffered while the partitions are still ours, so that their new
-        # owner starts after it; a failure leaves them uncommitted (read again).
-        for tp in partitions:
-            if self._stopping():  # leaving: unwritten messages are read again next run
-                self.buffers.pop(tp.partition, None)
-                continue
-            try:
-                self._flush(tp.partition)
-            except AlertError:
-                self.buffers.pop(tp.partition, None)
-                raise
+        # Drop what is buffered of the revoked partitions: it is not committed, so their
+        # next owner (maybe this worker again) reads it again. Writing it here instead
+        # holds the whole group's rebalance for the time of writing up to a partial batch
+        # per partition (measured: ~1 s when the second worker of a command joined) and
+        # cuts those batches short (smaller files, duplicates if a kill follows).
         revoked = {tp.partition for tp in partitions}
+        for partition in revoked:
+            self.shared.release(len(self.buffers.pop(partition, ())))  # --limit: not taken
         self.assigned -= revoked
         self.paused -= revoked
 
@@ -540,11 +570,15 @@ class Worker:
         """Consume until the parent says stop, then write what is buffered and leave."""
         from confluent_kafka import KafkaError as RdKafkaError
 
-        # join first, prepare while librdkafka's threads do the join's round trips (the
-        # assignment is taken by the first consume(), after prepare): the two overlap
+        # prepared first (imports, decoder: ~50 ms), then all of this command's workers
+        # join at once (Shared.start_together)
+        self.writer.prepare()
+        self.shared.start_together()
         self.consumer.subscribe([self.job.topic], on_assign=self._on_assign,
                                 on_revoke=self._on_revoke)
-        self.writer.prepare()
+        # what exists now (modules, schema, decoder) lives as long as the worker: out of
+        # the garbage collector's scans, which then see only the batches' objects
+        gc.freeze()
         try:
             while not self._stopping():
                 want = self.shared.reserve(500, self.job.limit)
@@ -557,6 +591,7 @@ class Worker:
                 msgs = self.consumer.consume(num_messages=want, timeout=0.1)
                 self.client.raise_pending()  # authentication failures come by error_cb
                 taken = 0
+                ends, buffers = self.job.ends, self.buffers
                 for msg in msgs:
                     err = msg.error()
                     if err is not None:
@@ -569,10 +604,13 @@ class Worker:
                         log.debug("kafka: %s", err)  # transient: librdkafka retries
                         continue
                     part, off = msg.partition(), msg.offset()
-                    if part is None or off is None or off >= self.job.ends.get(part, 1 << 62):
+                    if part is None or off is None or off >= ends.get(part, 1 << 62):
                         continue  # after the end taken at start: left for a later run
                     taken += 1
-                    self.buffers.setdefault(part, []).append((off, msg.value(), msg.key()))
+                    buf = buffers.get(part)
+                    if buf is None:
+                        buf = buffers[part] = []
+                    buf.append((off, msg.value(), msg.key()))
                 self.shared.release(want - taken)
                 for p in list(self.buffers):
                     self._flush_ready(p)
