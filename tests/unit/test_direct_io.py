@@ -125,3 +125,51 @@ def test_parts_and_parquet_through_a_direct_file(tmp_path: Path) -> None:
         pq.write_table(table, fh)
     assert pq.read_table(tmp_path / "t.parquet").equals(table)
 
+
+
+def _table(rows: int) -> pa.Table:
+    rng = random.Random(rows)
+    return pa.table({"id": list(range(rows)), "x": [rng.random() for _ in range(rows)],
+                     "cutout": [rng.randbytes(40_000) for _ in range(rows)]})
+
+
+def test_a_whole_parquet_file_is_built_in_memory_then_written_as_it_is(
+        tmp_path: Path) -> None:
+    table = _table(300)  # ~12 MB: several O_DIRECT blocks and a tail
+    expected = pa.BufferOutputStream()
+    pq.write_table(table, expected)
+    with atomic_write(tmp_path / "t.parquet", direct=True) as fh:
+        assert fh.write_whole(lambda sink: pq.write_table(table, sink), 64 << 20)
+    assert (tmp_path / "t.parquet").read_bytes() == expected.getvalue().to_pybytes()
+
+
+def test_a_file_too_big_for_its_hint_is_not_written_whole(tmp_path: Path) -> None:
+    table = _table(100)
+    with atomic_write(tmp_path / "t.parquet", direct=True) as fh:
+        assert not fh.write_whole(lambda sink: pq.write_table(table, sink), 1 << 20)
+        assert fh.tell() == 0  # nothing written: the caller streams it instead
+        pq.write_table(table, fh)
+    assert pq.read_table(tmp_path / "t.parquet").equals(table)
+
+
+def test_only_a_first_write_is_whole(tmp_path: Path) -> None:
+    with atomic_write(tmp_path / "f.bin", direct=True) as fh:
+        fh.write(b"head")
+        assert not fh.write_whole(lambda sink: sink.write(b"body"), 1 << 20)
+    assert (tmp_path / "f.bin").read_bytes() == b"head"
+
+
+def test_parquet_writer_writes_its_files_whole(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """ParquetWriter takes the whole-file path: no piece goes through write()."""
+    from fink_client import schemas, synth
+    from fink_client.io import ParquetWriter
+
+    pieces = []
+    real = DirectFile.write
+    monkeypatch.setattr(DirectFile, "write", lambda self, d: pieces.append(len(d)) or real(self, d))
+    schema = schemas.load("avro_schema_ftransfer_ztf_2026-03-23")
+    alerts = list(synth.generate(schema, 30, seed=2))
+    [path] = ParquetWriter(tmp_path, schema).write(alerts)
+    assert pieces == []
+    assert pq.read_table(path).num_rows == 30

@@ -1,8 +1,9 @@
 """Parquet column options (io.writers.parquet_column_options) as written into the files.
 
 Cutout bytes: no dictionary, no compression, no statistics (gzipped FITS, unique per
-alert); floating-point columns: compressed, no dictionary (nearly all distinct); strings
-and integers: compressed with a dictionary. Checked in the file's own metadata, on real ZTF samples.
+alert); leaves in a list or map (the history): no statistics; floating-point columns:
+compressed, no dictionary (nearly all distinct); strings and integers: compressed with a
+dictionary. Checked in the file's own metadata, on real ZTF samples.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def test_each_kind_of_column_gets_its_options(tmp_path: Path) -> None:
     cutout = chunks["cutoutScience.stampData"]
     assert cutout.compression == "UNCOMPRESSED" and not dictionary("cutoutScience.stampData")
     assert not cutout.is_stats_set and chunks["candidate.jd"].is_stats_set
+    history = [n for n in chunks if n.startswith("prv_candidates.")]
+    assert history and not any(chunks[n].is_stats_set for n in history)
+    assert chunks["prv_candidates.list.element.jd"].compression == "SNAPPY"
     for name in ("candidate.jd", "candidate.magpsf", "candidate.ra"):  # double / float
         assert chunks[name].compression == "SNAPPY" and not dictionary(name), name
     for name in ("objectId", "candidate.fid", "candidate.candid"):  # string, int, long
