@@ -9,7 +9,9 @@ CPU-second, against ~2,500-3,100 MB with ``O_DIRECT`` from a reused buffer, whos
 copy is into that buffer). :class:`DirectFile` stages the bytes into a page-aligned
 buffer, reused by the thread for every file, and writes each full buffer with
 ``O_DIRECT``; the last, partial block goes through the page cache (``O_DIRECT`` wants
-whole blocks), then the caller's fsync makes all of it durable as before.
+whole blocks), then the caller's fsync makes all of it durable as before. A Parquet file
+is built whole by pyarrow in a reused aligned region and written from it
+(:meth:`DirectFile.write_whole`), without the staging copy.
 
 Where ``O_DIRECT`` is refused (tmpfs before Linux 6.6, some FUSE and network file
 systems answer ``EINVAL``; macOS and Windows have no such flag), the file is written with
@@ -71,9 +73,7 @@ def _take_region(size: int) -> mmap.mmap | None:
     if size > WHOLE_MAX or getattr(_staging, "region_busy", False):
         return None
     region = getattr(_staging, "region", None)
-    if region is None or len(region) < size:
-        if region is not None:
-            region.close()
+    if region is None or len(region) < size:  # the old one goes with its last view
         step = 16 << 20
         region = _staging.region = mmap.mmap(-1, (size + step - 1) // step * step)
     _staging.region_busy = True
@@ -156,15 +156,14 @@ class DirectFile:
         region = _take_region(size_hint)
         if region is None:
             return False
-        try:
-            with memoryview(region) as whole:
-                sink = pa.FixedSizeBufferWriter(pa.py_buffer(whole[:size_hint]))
-                try:
-                    produce(sink)
-                except OSError:  # "Write out of bounds" (a memory sink has no other)
-                    return False
-                self._write_region(whole[:sink.tell()])
-                del sink
+        view = memoryview(region)  # released with the function's locals (an exception's
+        try:                       # traceback may keep them: the region is never closed)
+            sink = pa.FixedSizeBufferWriter(pa.py_buffer(view[:size_hint]))
+            try:
+                produce(sink)
+            except OSError:  # "Write out of bounds" (a memory sink has no other)
+                return False
+            self._write_region(view[:sink.tell()])
             return True
         finally:
             _give_back_region()
