@@ -270,6 +270,16 @@ def test_two_commands_on_the_same_group_share_the_topic(kafka, tmp_path) -> None
     assert len(got) - len(by_id) <= 20 * PARTITIONS
 
 
+def _workers_of(pid: int) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """The transfer workers of command ``pid``, and the server that forked them (children
+    of multiprocessing's forkserver, which is the command's child; spawned ones where
+    there is no forkserver)."""
+    kids = psutil.Process(pid).children()
+    server = [k for k in kids if "forkserver" in " ".join(k.cmdline())]
+    spawned = [k for k in kids if "spawn_main" in " ".join(k.cmdline())]
+    return [w for s in server for w in s.children()] + spawned, server
+
+
 @pytest.mark.parametrize("victim", ["worker", "command"])
 def test_kill_9_then_rerun_loses_nothing(kafka, tmp_path, victim: str) -> None:
     """kill -9 of one worker (the other takes its partitions over) or of the command (its
@@ -291,8 +301,7 @@ def test_kill_9_then_rerun_loses_nothing(kafka, tmp_path, victim: str) -> None:
         while (len(list(out.rglob("*.parquet"))) < 1 and time.monotonic() < deadline
                and proc.poll() is None):
             time.sleep(0.05)
-        workers = [w for w in psutil.Process(proc.pid).children()
-                   if "spawn_main" in " ".join(w.cmdline())]
+        workers, server = _workers_of(proc.pid)
         assert len(workers) == 2, proc.stderr.read() if proc.poll() is not None else \
             "not 2 worker processes"
         if victim == "worker":
@@ -303,8 +312,8 @@ def test_kill_9_then_rerun_loses_nothing(kafka, tmp_path, victim: str) -> None:
         else:
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=30)
-            _, alive = psutil.wait_procs(workers, timeout=30)
-            assert not alive, "workers outlived their command"
+            _, alive = psutil.wait_procs(workers + server, timeout=30)
+            assert not alive, "workers (or the server that forked them) outlived the command"
     finally:
         if proc.poll() is None:
             proc.kill()
