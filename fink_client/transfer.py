@@ -347,13 +347,9 @@ def transfer(
                                progress, started)
         finally:
             shared.stop.set()
-            for proc in procs:
-                if proc.pid is None:  # never started
-                    continue
-                proc.join(30)
-                if proc.is_alive():  # pragma: no cover - a worker stuck in librdkafka
-                    proc.kill()
-                    proc.join(5)
+            # done: every batch is committed, a worker has only its consumer to close;
+            # otherwise it finishes the file it is writing
+            stop_workers(procs, DONE_PATIENCE if state.reason == "done" else STOP_PATIENCE)
             _STOP.remove(shared.stop)
             _read_counts(state, shared)
             if error is None:  # the workers have exited: what they reported is there
@@ -365,6 +361,34 @@ def transfer(
         if error is not None:
             raise error
     return state
+
+
+#: Seconds the workers have to exit once asked to stop: after a finished transfer (they
+#: close their consumer), and otherwise (they finish the file they are writing).
+DONE_PATIENCE = 5.0
+STOP_PATIENCE = 30.0
+
+
+def stop_workers(procs: list[Any], patience: float) -> list[Any]:
+    """Wait up to ``patience`` seconds in all for the (already told) worker processes
+    ``procs`` to exit; kill, with a warning, those still running; return them.
+
+    A worker that does not exit is stuck in librdkafka (closing its consumer); what it
+    has not committed is read again by the next run, as after ``kill -9``."""
+    deadline = time.monotonic() + patience
+    killed = []
+    for proc in procs:
+        if proc.pid is None:  # never started
+            continue
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            log.warning("worker %s (pid %s) had not exited %g s after the stop; killed "
+                        "(what it did not commit is read again by the next run)",
+                        proc.name, proc.pid, patience)
+            proc.kill()
+            proc.join(5)
+            killed.append(proc)
+    return killed
 
 
 def _read_counts(state: Progress, shared: Any) -> None:
@@ -455,5 +479,5 @@ def _supervise(oc: Any, tps: list[TopicPartition], ends: Mapping[int, int], stat
 
 
 __all__ = ["FORMATS", "Progress", "clean_temporary_files", "dump_schemas", "fetch_side_schema",
-           "is_transfer_topic", "request_stop", "side_topic", "stop_worker_server", "transfer",
-           "worker_context"]
+           "is_transfer_topic", "request_stop", "side_topic", "stop_worker_server", "stop_workers",
+           "transfer", "worker_context"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from fink_client.transfer import stop_worker_server, worker_context
+from fink_client.transfer import stop_worker_server, stop_workers, worker_context
 from fink_client.transfer_worker import WORKER_MODULES, CommandWatch, adopt_environment
 
 pytestmark = pytest.mark.skipif(
@@ -109,3 +109,30 @@ def test_a_worker_learns_that_its_command_was_killed(tmp_path: Path) -> None:
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert marker.read_text() == "gone"
+
+
+def _exits_at_once() -> None:
+    pass
+
+
+def _never_exits() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        time.sleep(1)
+
+
+def test_workers_that_do_not_exit_are_killed_after_the_patience(caplog) -> None:
+    ctx = worker_context()
+    procs = [ctx.Process(target=_exits_at_once), ctx.Process(target=_never_exits),
+             ctx.Process(target=_exits_at_once)]
+    unstarted = ctx.Process(target=_exits_at_once)  # never started: skipped
+    for proc in procs:
+        proc.start()
+    started = time.monotonic()
+    killed = stop_workers([*procs, unstarted], patience=1.0)
+    assert time.monotonic() - started < 10
+    assert killed == [procs[1]]
+    assert [p.exitcode for p in procs] == [0, -9, 0]
+    assert "had not exited 1 s after the stop; killed" in caplog.text
