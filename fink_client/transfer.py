@@ -161,6 +161,17 @@ class Progress:
 _STOP: list[Any] = []
 
 
+#: Environment of the server that forks the workers, unless the user set these: the
+#: libraries its modules load start no thread of their own (numpy's OpenBLAS starts a
+#: thread pool, pyarrow's jemalloc a background thread), so that forking it is safe by
+#: construction; and an idle OpenBLAS pool costs its start-up CPU for nothing (a
+#: transfer uses no linear algebra).
+SERVER_ENVIRONMENT = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "JE_ARROW_MALLOC_CONF": "background_thread:false",
+}
+
+
 def worker_context() -> Any:
     """The multiprocessing context that starts transfer workers, made ready to start them.
 
@@ -169,9 +180,10 @@ def worker_context() -> Any:
     (:data:`~fink_client.transfer_worker.WORKER_MODULES`: pyarrow, confluent-kafka, ~0.4 s
     of CPU) and forks every worker from that state, so that a worker starts in ~20 ms
     instead of ~0.45 s, and the import runs while the command is still talking to the
-    broker. The server is a fresh single-threaded Python process: a worker is never a
-    fork of a process with librdkafka's threads. It lives until the calling process
-    exits (or :func:`stop_worker_server`). Elsewhere (Windows): ``spawn``.
+    broker. The server is a fresh Python process that never starts a thread
+    (:data:`SERVER_ENVIRONMENT`): a worker is never a fork of a process with threads
+    (librdkafka's, or any other). It lives until the calling process exits (or
+    :func:`stop_worker_server`). Elsewhere (Windows): ``spawn``.
     """
     import multiprocessing.forkserver as forkserver
 
@@ -181,7 +193,15 @@ def worker_context() -> Any:
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(list(WORKER_MODULES))  # used when the server starts
-    forkserver.ensure_running()
+    # the server takes the environment of the moment it starts (workers then adopt
+    # their command's, see transfer_worker.run)
+    added = {k: v for k, v in SERVER_ENVIRONMENT.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        forkserver.ensure_running()
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
     return ctx
 
 

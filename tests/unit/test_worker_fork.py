@@ -136,3 +136,14 @@ def test_workers_that_do_not_exit_are_killed_after_the_patience(caplog) -> None:
     assert killed == [procs[1]]
     assert [p.exitcode for p in procs] == [0, -9, 0]
     assert "had not exited 1 s after the stop; killed" in caplog.text
+
+
+
+def test_the_server_runs_no_thread_but_its_own_and_leaves_our_environment() -> None:
+    """A fork of a process with threads may deadlock on a lock one of them held: the
+    server's libraries start none (numpy's OpenBLAS and pyarrow's jemalloc would)."""
+    before = dict(os.environ)
+    stop_worker_server()  # a server started now, with this code
+    _run_probe(dict(os.environ))  # returns once the server has imported its modules
+    assert _servers()[0].num_threads() == 1
+    assert dict(os.environ) == before  # the settings were for the server only
