@@ -183,7 +183,9 @@ def worker_context() -> Any:
     broker. The server is a fresh Python process that never starts a thread
     (:data:`SERVER_ENVIRONMENT`): a worker is never a fork of a process with threads
     (librdkafka's, or any other). It lives until the calling process exits (or
-    :func:`stop_worker_server`). Elsewhere (Windows): ``spawn``.
+    :func:`stop_worker_server`). It is multiprocessing's forkserver, one per program: a
+    program that also uses it for processes of its own shares it, and whichever starts
+    it first decides what it preloads. Elsewhere (Windows): ``spawn``.
     """
     import multiprocessing.forkserver as forkserver
 
@@ -194,7 +196,7 @@ def worker_context() -> Any:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(list(WORKER_MODULES))  # used when the server starts
     # the server takes the environment of the moment it starts (workers then adopt
-    # their command's, see transfer_worker.run)
+    # their command's, see transfer_worker.run); set for the instant of its start only
     added = {k: v for k, v in SERVER_ENVIRONMENT.items() if k not in os.environ}
     os.environ.update(added)
     try:
@@ -393,8 +395,8 @@ def stop_workers(procs: list[Any], patience: float) -> list[Any]:
     """Wait up to ``patience`` seconds in all for the (already told) worker processes
     ``procs`` to exit; kill, with a warning, those still running; return them.
 
-    A worker that does not exit is stuck in librdkafka (closing its consumer); what it
-    has not committed is read again by the next run, as after ``kill -9``."""
+    A worker that does not exit is stuck (in librdkafka, closing its consumer, say);
+    what it has not committed is read again by the next run, as after ``kill -9``."""
     deadline = time.monotonic() + patience
     killed = []
     for proc in procs:

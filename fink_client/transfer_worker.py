@@ -102,7 +102,7 @@ WORKER_MODULES = (
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """Everything a worker needs (picklable: it crosses to a spawned process)."""
+    """Everything a worker needs (picklable: it crosses to the worker process)."""
 
     topic: str
     config: dict[str, Any]  # fink-client user config (no logger object)
