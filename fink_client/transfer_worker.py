@@ -494,7 +494,8 @@ class Worker:
         kcfg = _config.kafka_config(job.config)
         kcfg.update({k: v for k, v in WORKER_DEFAULTS.items() if k not in job.config})
         # Commits only what it wrote (enable.auto.commit off).
-        self.client = _kafka.consumer(kcfg, timeout=_config.connect_timeout(job.config),
+        self.timeout = _config.connect_timeout(job.config)
+        self.client = _kafka.consumer(kcfg, timeout=self.timeout,
                                       on_transient=lambda err: log.debug("kafka: %s", err))
         self.consumer = self.client.kafka
         self.buffers: dict[int, list[tuple[int, bytes | None, bytes | None]]] = {}
@@ -543,7 +544,7 @@ class Worker:
         here is met again, typed, by the first fetch."""
         tps = [TopicPartition(self.job.topic, p) for p in sorted(self.job.ends)]
         try:
-            self.consumer.committed(tps, timeout=_config.connect_timeout(self.job.config))
+            self.consumer.committed(tps, timeout=self.timeout)
         except KafkaException as exc:
             log.debug("offset query before joining: %s", exc)
 
