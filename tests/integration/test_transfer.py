@@ -509,18 +509,36 @@ def test_ctrl_c_stops_cleanly_or_aborts_and_a_rerun_completes(kafka, tmp_path,
                "-X", "queued.max.messages.kbytes=1000", "-X", "max.partition.fetch.bytes=300000")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
+    workers: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 90
         while (not list(out.rglob("*.parquet")) and time.monotonic() < deadline
                and proc.poll() is None):
             time.sleep(0.05)
         assert proc.poll() is None, proc.communicate()[1]
+        # The workers are frozen (SIGSTOP) around the signals, so that the command is
+        # still busy when they arrive: a stop takes well under a second, and unfrozen the
+        # run could end between two signals sent by a test.
+        workers, _ = _workers_of(proc.pid)
+        assert workers
+        for w in workers:
+            w.suspend()
         proc.send_signal(signal.SIGINT)
-        if signals == 2:  # soon: a stop takes well under a second (the run may be over)
-            time.sleep(0.05)
+        time.sleep(0.3)
+        assert proc.poll() is None  # waiting for its workers' batches
+        if signals == 2:
             proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)  # the abort does not wait for the workers
+        for w in workers:
+            w.resume()
         _, stderr = proc.communicate(timeout=120)
+        # aborted or not, the workers leave (they notice their command is gone)
+        psutil.wait_procs(workers, timeout=60)
+        assert not [w for w in workers if w.is_running() and w.status() != "zombie"]
     finally:
+        for w in workers:
+            with contextlib.suppress(psutil.Error):
+                w.resume()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
