@@ -695,8 +695,14 @@ def keep_freed_memory() -> bool:
     ``fetch.max.bytes``) and a batch of ~47 KB values are then faulted in afresh, page
     by page, for every fetch and every batch (page faults and zeroing were ~a third of
     a bare consume loop's CPU here: 46 -> 30 µs per ZTF alert with both kept). The
-    worker's memory stays at its high-water mark instead, which a batch bounds. Returns
-    False where it does not apply (not glibc).
+    worker's memory stays at its high-water mark instead, which a batch bounds.
+
+    It also makes every thread allocate from the main arena (``M_ARENA_MAX`` 1): glibc's
+    per-thread arenas unmap an emptied 64 MB heap whatever the trim threshold, so
+    librdkafka's broker threads received every fetch into fresh pages (a fresh 4 KB page
+    costs ~2 µs here). Measured on 20,000 ZTF alerts, 2 workers, 6 interleaved runs:
+    9,258 vs 8,378 alerts/s, 143 vs 158 µs of CPU and 218k vs 290k page faults per run.
+    Returns False where it does not apply (not glibc).
     """
     import ctypes
     import platform
@@ -707,8 +713,9 @@ def keep_freed_memory() -> bool:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-    return bool(mallopt(m_trim_threshold, 1 << 30) and mallopt(m_mmap_threshold, 1 << 30))
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8  # <malloc.h>
+    return bool(mallopt(m_trim_threshold, 1 << 30) and mallopt(m_mmap_threshold, 1 << 30)
+                and mallopt(m_arena_max, 1))
 
 
 def run(job: Job, shared: Shared, verbose: int = 0) -> None:
