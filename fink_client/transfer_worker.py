@@ -68,7 +68,8 @@ log = logging.getLogger(__name__)
 #: - a dead member's partitions move to the others within ~10 s (librdkafka's default
 #:   is 45 s);
 #: - a member learns of a rebalance (another worker joining) within 100 ms rather than
-#:   3 s: until it rejoins, the newcomer has nothing to read (a heartbeat is a few bytes).
+#:   3 s: until it rejoins, the newcomer has nothing to read (a heartbeat is a few bytes;
+#:   :meth:`Worker._heartbeat` makes librdkafka actually send them that often).
 #:
 #: The fetch settings are :data:`fink_client.config.CLIENT_DEFAULTS` (a worker writing
 #: files fills its prefetch queue: ``fetch.queue.backoff.ms`` there makes librdkafka
@@ -502,6 +503,8 @@ class Worker:
         self.assigned: set[int] = set()
         self.paused: set[int] = set()
         self.command = CommandWatch()
+        self._wake_every = int(kcfg.get("heartbeat.interval.ms", 3000)) / 1000
+        self._next_wake = 0.0
 
     # -- batches -------------------------------------------------------------------
     def _boundary(self, partition: int, first: int) -> int:
@@ -579,6 +582,21 @@ class Worker:
         except KafkaException as exc:
             log.info("commit of drained partition %d failed: %s", partition, exc)
 
+    def _heartbeat(self) -> None:
+        """Wake librdkafka's main thread once per heartbeat interval.
+
+        With the classic group protocol, heartbeats are sent only when that thread wakes
+        (``rd_kafka_cgrp_serve``), and it sleeps up to a second while nothing asks it for
+        anything: measured here, a busy worker's heartbeats went out ~0.5 s apart instead
+        of every 100 ms, so the group's second round (the second worker's join) reached
+        it ~0.5 s late. Asking for the assignment is a request to that thread: it wakes,
+        and serves the group. Measured: the second assignment 0.12-0.2 s after the first
+        instead of 0.5-0.57 s."""
+        now = time.monotonic()
+        if now >= self._next_wake:
+            self._next_wake = now + self._wake_every
+            self.consumer.assignment()
+
     # -- rebalance -----------------------------------------------------------------
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         # eager protocol: every partition, after all were revoked; cooperative: the added ones
@@ -626,6 +644,7 @@ class Worker:
                 # that a partial batch (a partition's tail) or a stop is not waited on
                 msgs = self.consumer.consume(num_messages=want, timeout=0.1)
                 self.client.raise_pending()  # authentication failures come by error_cb
+                self._heartbeat()
                 taken = 0
                 ends, buffers = self.job.ends, self.buffers
                 for msg in msgs:
