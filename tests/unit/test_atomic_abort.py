@@ -16,7 +16,7 @@ from pathlib import Path
 from fink_client.io.atomic import atomic_write, remove_open_temps
 
 folder = Path(sys.argv[1])
-opened, errors = threading.Event(), []
+opened, finished, errors = threading.Event(), threading.Event(), []
 
 def writer():  # a background writer: files one after the other, each slow to write
     n = 0
@@ -27,6 +27,7 @@ def writer():  # a background writer: files one after the other, each slow to wr
                 opened.set()
                 fh.write(b"x" * 1000)
                 time.sleep(0.01)
+            finished.set()
         except OSError as exc:
             errors.append(exc)
             if exc.errno == errno.ECANCELED:
@@ -34,8 +35,9 @@ def writer():  # a background writer: files one after the other, each slow to wr
 
 t = threading.Thread(target=writer, daemon=True)
 t.start()
-assert opened.wait(10)
-time.sleep(0.05)
+assert finished.wait(10)  # at least one file done: it must survive the abort
+opened.clear()
+assert opened.wait(10)  # and the next one open: its temp file must go
 remove_open_temps()
 t.join(10)
 assert not t.is_alive(), "the writer kept creating files"
