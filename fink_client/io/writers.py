@@ -409,26 +409,35 @@ def _offsets_name(topic: str, partition: int | None, offsets: Sequence[int]) -> 
 
 PARQUET_COMPRESSION = "snappy"  # ParquetWriter's default codec
 _COLUMN_OPTIONS: dict[tuple[bytes, str], dict[str, Any]] = {}
+#: Byte-matching codecs without an entropy stage: they find nothing to gain in
+#: single-precision floats (see :func:`parquet_column_options`); zstd, gzip and brotli do.
+_LZ_CODECS = frozenset({"snappy", "lz4", "lz4_raw"})
 
 
 def parquet_column_options(arrow_schema: Any, compression: str) -> dict[str, Any]:
     """``pyarrow.parquet.write_table`` options for ``arrow_schema``.
 
     Bytes columns (cutouts: gzipped FITS, unique per alert) get no dictionary and no
-    compression, which would only cost time (1.4x to 2x slower writes measured on
-    ZTF/LSST alerts, same size), and no min/max statistics, which no reader can filter
-    images on (a third of the time of writing the cutout columns, 26 -> 18 ms per 1,000
-    alerts). Leaves inside a list or a map (the light curve ``prv_candidates`` /
-    ``prvDiaSources``, ``mangrove``...) get no statistics either: a row group's min/max
-    over every element of every history is not what a reader prunes row groups on
-    (Spark, DuckDB and pyarrow filter on top-level and struct columns), and computing
-    them cost ~8 % of writing a ZTF table (65 -> 60 ms per 1,000 alerts, median of 20
-    interleaved rounds). Floating-point columns (fluxes, positions, times: nearly all distinct) get
-    ``compression`` but no dictionary, which pyarrow would build and then give up (5-8 %
-    faster writes; real ZTF/LSST samples 1-2 % smaller, synthetic alerts 1.7 % larger).
-    Strings, integers and booleans get both. Plain Parquet settings, per column path,
-    that every reader (pyarrow, DuckDB, Spark) handles. Cached per schema: the stream
-    sink and every transfer folder share one computation."""
+    compression, which would only cost time (1.4x to 2x slower writes measured on ZTF/LSST
+    alerts, same size), and no min/max statistics, which no reader can filter images on (a
+    third of the time of writing the cutout columns, 26 -> 18 ms per 1,000 alerts). Leaves
+    inside a list or a map (the light curve ``prv_candidates`` / ``prvDiaSources``,
+    ``mangrove``...) get no statistics either: a row group's min/max over every element of
+    every history is not what a reader prunes row groups on (Spark, DuckDB and pyarrow
+    filter on top-level and struct columns), and computing them cost ~8 % of writing a ZTF
+    table (65 -> 60 ms per 1,000 alerts, median of 20 interleaved rounds). Floating-point
+    columns (fluxes, positions, times: nearly all distinct) get no dictionary, which pyarrow
+    would build and then give up (5-8 % faster writes; real ZTF/LSST samples 1-2 % smaller,
+    synthetic alerts 1.7 % larger). Single-precision ones (``float``: magnitudes, fluxes,
+    errors; 36 of the 57 leaves of a ZTF history) get no compression either with snappy or
+    lz4 (zstd, gzip and brotli, asked for smaller files, still compress them): snappy gains
+    0-10 % on them in the real ZTF samples and nothing in the LSST ones (some grow), ~0.2 %
+    of a file, and it cost 10-20 % of writing a ZTF table (66 -> 54-60 ms per 1,000 alerts,
+    medians of 25 interleaved rounds). Doubles (``jd``, ``ra``, ``dec``, repeated along a
+    history) keep ``compression``: 9-27 % smaller. Strings, integers and booleans get
+    ``compression`` and a dictionary. Plain Parquet settings, per column path, that every
+    reader (pyarrow, DuckDB, Spark) handles. Cached per schema: the stream sink and every
+    transfer folder share one computation."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -443,10 +452,12 @@ def parquet_column_options(arrow_schema: Any, compression: str) -> dict[str, Any
         paths = [leaves.column(i) for i in range(len(leaves))]
         raw = {c.path for c in paths
                if c.physical_type == "BYTE_ARRAY" and c.logical_type.type == "NONE"}
+        plain = raw | {c.path for c in paths if c.physical_type == "FLOAT"
+                       and compression.lower() in _LZ_CODECS}
         found = _COLUMN_OPTIONS[key] = {
             "use_dictionary": [c.path for c in paths if c.path not in raw
                                and c.physical_type not in ("FLOAT", "DOUBLE")],
-            "compression": {c.path: "none" if c.path in raw else compression for c in paths},
+            "compression": {c.path: "none" if c.path in plain else compression for c in paths},
             "write_statistics": [c.path for c in paths
                                  if c.path not in raw and c.max_repetition_level == 0],
         }
