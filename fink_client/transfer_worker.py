@@ -81,6 +81,28 @@ WORKER_DEFAULTS: dict[str, Any] = {
     "heartbeat.interval.ms": 100,
 }
 
+
+
+def worker_kafka_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """librdkafka settings of a worker for the command's fink-client ``config``: the
+    client's (:func:`fink_client.config.kafka_config`), then :data:`WORKER_DEFAULTS`
+    where the user set nothing.
+
+    A partition may also fill a whole fetch (``max.partition.fetch.bytes`` =
+    ``fetch.max.bytes``, 64 MB by default, instead of the client's 16 MB) unless the
+    user chose its size: a response then brings ~1,300 alerts of one partition, rather
+    than ~340 of each of four, so the worker's batches (per partition) complete one after
+    the other instead of all at once, and it holds fewer partial batches. Measured here,
+    20,000 ZTF alerts, 2 workers, 7 interleaved runs: page faults per run (fresh memory,
+    ~3 µs each on this machine) 187k against 228k (every run lower), CPU 159 against
+    164 µs per alert (medians; wall time within the noise)."""
+    kcfg = _config.kafka_config(config)
+    kcfg.update({k: v for k, v in WORKER_DEFAULTS.items() if k not in config})
+    if "max.partition.fetch.bytes" not in config:
+        kcfg["max.partition.fetch.bytes"] = kcfg["fetch.max.bytes"]
+    return kcfg
+
+
 #: Modules a worker uses, imported once by the server that forks the workers
 #: (:func:`fink_client.transfer.worker_context`) rather than by every worker.
 WORKER_MODULES = (
@@ -492,8 +514,7 @@ class Worker:
         self.job = job
         self.shared = shared
         self.writer = BatchWriter(job)
-        kcfg = _config.kafka_config(job.config)
-        kcfg.update({k: v for k, v in WORKER_DEFAULTS.items() if k not in job.config})
+        kcfg = worker_kafka_config(job.config)
         # Commits only what it wrote (enable.auto.commit off).
         self.timeout = _config.connect_timeout(job.config)
         self.client = _kafka.consumer(kcfg, timeout=self.timeout,
