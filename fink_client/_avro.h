@@ -34,6 +34,8 @@ typedef struct Node {
 typedef struct {
     const uint8_t *p;
     const uint8_t *end;
+    const uint8_t *base;  /* start of the payload (Arrow views point into it) */
+    int32_t index;        /* the payload's index in its batch */
 } Cursor;
 
 /* Defined in _fastdecode.c. */
@@ -42,7 +44,7 @@ void avro_node_free(Node *node);
 
 /* Defined in _arrow.c: the Arrow builder of a Reader (see there). */
 typedef struct ArrowBuilder ArrowBuilder;
-ArrowBuilder *arrow_builder_new(Node *root);
+ArrowBuilder *arrow_builder_new(Node *root, int views);
 void arrow_builder_free(ArrowBuilder *b);
 PyObject *arrow_builder_schema(ArrowBuilder *b);
 PyObject *arrow_builder_decode(ArrowBuilder *b, PyObject *payloads, PyObject *trailing_exc);

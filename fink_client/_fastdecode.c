@@ -405,12 +405,13 @@ typedef struct {
     PyObject *trailing_exc;
     vectorcallfunc vectorcall;
     ArrowBuilder *arrow;     /* built on first use by arrow_schema/decode_arrow */
+    int views;               /* its bytes columns are binary_view (see _arrow.c) */
 } Reader;
 
 static PyObject *reader_decode(Reader *self, PyObject *payload) {
     Py_buffer view;
     if (PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE) < 0) return NULL;
-    Cursor c = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
+    Cursor c = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len, NULL, 0};
     PyObject *out = decode_node(self->root, &c);
     if (out != NULL && c.p != c.end) {
         Py_ssize_t left = (Py_ssize_t)(c.end - c.p);
@@ -426,7 +427,7 @@ static PyObject *reader_decode(Reader *self, PyObject *payload) {
 static PyObject *reader_validate(Reader *self, PyObject *payload) {
     Py_buffer view;
     if (PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE) < 0) return NULL;
-    Cursor c = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
+    Cursor c = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len, NULL, 0};
     int rc = validate_node(self->root, &c);
     if (rc == 0 && c.p != c.end) {
         PyErr_Format(self->trailing_exc,
@@ -476,9 +477,11 @@ static PyObject *reader_decode_many(Reader *self, PyObject *payloads) {
 }
 
 static PyObject *reader_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"program", "trailing_exc", NULL};
+    static char *kwlist[] = {"program", "trailing_exc", "views", NULL};
     PyObject *program, *trailing_exc = PyExc_ValueError;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O", kwlist, &program, &trailing_exc))
+    int views = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|Op", kwlist, &program, &trailing_exc,
+                                     &views))
         return NULL;
     if (!PyExceptionClass_Check(trailing_exc)) {
         PyErr_SetString(PyExc_TypeError, "trailing_exc must be an exception class");
@@ -492,6 +495,7 @@ static PyObject *reader_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     Py_INCREF(trailing_exc);
     self->trailing_exc = trailing_exc;
     self->vectorcall = reader_vectorcall;
+    self->views = views;
     return (PyObject *)self;
 }
 
@@ -503,7 +507,7 @@ static void reader_dealloc(Reader *self) {
 }
 
 static ArrowBuilder *reader_arrow(Reader *self) {
-    if (self->arrow == NULL) self->arrow = arrow_builder_new(self->root);
+    if (self->arrow == NULL) self->arrow = arrow_builder_new(self->root, self->views);
     return self->arrow;
 }
 
@@ -535,7 +539,9 @@ static PyMethodDef reader_methods[] = {
 static PyTypeObject ReaderType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "fink_client._fastdecode.Reader",
-    .tp_doc = "Reader(program, trailing_exc=ValueError): payload bytes -> record dict.",
+    .tp_doc = "Reader(program, trailing_exc=ValueError, views=False): payload bytes -> "
+              "record dict; with views, decode_arrow's bytes columns are binary_view "
+              "into the payloads.",
     .tp_basicsize = sizeof(Reader),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_new = reader_new,

@@ -12,14 +12,18 @@ from typing_extensions import Buffer
 
 @final
 class Reader:
-    """``Reader(program, trailing_exc=ValueError)``: payload bytes -> decoded record.
+    """``Reader(program, trailing_exc=ValueError, views=False)``: payload bytes ->
+    decoded record.
 
     ``trailing_exc`` is raised when bytes are left after the record (wrong schema); a
-    truncated payload raises ``EOFError``, a malformed one ``ValueError``.
+    truncated payload raises ``EOFError``, a malformed one ``ValueError``. With
+    ``views``, :meth:`decode_arrow` gives the bytes columns as ``binary_view`` into the
+    payloads, which the batch keeps alive (``bytes`` as they are, other buffers copied).
     """
 
     def __new__(
-        cls, program: tuple[Any, ...], trailing_exc: type[BaseException] = ...
+        cls, program: tuple[Any, ...], trailing_exc: type[BaseException] = ...,
+        views: bool = ...
     ) -> Reader: ...
     def __call__(self, payload: Buffer, /) -> Any:
         """Decode one schemaless Avro payload (any bytes-like object)."""

@@ -156,9 +156,13 @@ class ArrowReader:
 
 
 def build_arrow_reader(
-    parsed_schema: Any, arrow_schema: Any, trailing_exc: type[BaseException]
+    parsed_schema: Any, arrow_schema: Any, trailing_exc: type[BaseException],
+    views: bool = False,
 ) -> ArrowReader:
     """C batch decoder for ``parsed_schema`` giving batches of ``arrow_schema``.
+
+    With ``views``, its bytes columns are ``binary_view`` pointing into the payloads
+    (which each batch keeps alive) instead of a copy of them.
 
     Raises :class:`Unsupported` if the extension is missing, the schema cannot be
     compiled, or the Arrow schema the C builder exports differs from ``arrow_schema``
@@ -168,7 +172,7 @@ def build_arrow_reader(
 
     if _CReader is None:
         raise Unsupported("the C extension fink_client._fastdecode is not built")
-    reader = _CReader(compile_program(parsed_schema), trailing_exc)
+    reader = _CReader(compile_program(parsed_schema), trailing_exc, views)
     try:
         capsule, address = reader.arrow_schema()
     except ValueError as exc:

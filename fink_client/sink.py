@@ -382,7 +382,7 @@ class DiskSink:
 
         values = [d.value or b"" for d in items]  # raw deliveries always have a value
         try:
-            table, errors = batch_decoder(schema).decode_valid(values)
+            table, errors = batch_decoder(schema, views=True).decode_valid(values)
         except SchemaError:  # e.g. a union of several types: no Arrow type
             table, errors = None, []
         if table is None or errors:

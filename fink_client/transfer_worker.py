@@ -191,6 +191,7 @@ def _arrow_parquet_writer(folder: Path, schema: Any) -> Any:
     never through dicts; the whole table as it is when the chunk is all of it). Names,
     column options, rerun checks and atomic writes are ParquetWriter's."""
 
+    from fink_client.io.arrow import take_rows
     from fink_client.io.writers import ParquetWriter
 
     class _Writer(ParquetWriter):
@@ -202,7 +203,7 @@ def _arrow_parquet_writer(folder: Path, schema: Any) -> Any:
                 return
             rows = [r.index for r in chunk]
             whole = rows == list(range(first.table.num_rows))
-            table = first.table if whole else first.table.take(row_indices(rows))
+            table = first.table if whole else take_rows(first.table, row_indices(rows))
             super()._write_file(fh, table, schema_json, stem)
 
     return _Writer(folder, schema)
@@ -270,9 +271,12 @@ class BatchWriter:
             return
 
         from fink_client.arrowbatch import batch_decoder
+        from fink_client.io.arrow import take_rows, without_binary_views
 
-        empty, _ = batch_decoder(self.job.schema).decode_valid([])
-        empty.take(row_indices([]))
+        empty, _ = batch_decoder(self.job.schema, views=True).decode_valid([])
+        plain = empty.cast(without_binary_views(empty.schema))  # Arrow's kernels of
+        plain.take(row_indices([]))  # take_rows, loaded now
+        take_rows(empty, row_indices([0, 1]))
         self.partitioner.folders(empty)
         if self.job.fmt == "parquet":
             from fink_client.io.writers import PARQUET_COMPRESSION, parquet_column_options
@@ -343,7 +347,7 @@ class BatchWriter:
         from fink_client.arrowbatch import batch_decoder
 
         assert self.job.schema is not None  # checked by _schemaless
-        table, errors = batch_decoder(self.job.schema).decode_valid(
+        table, errors = batch_decoder(self.job.schema, views=True).decode_valid(
             [value for _, value, _ in msgs])
         bad = set()
         for err in errors:

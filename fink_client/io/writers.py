@@ -441,6 +441,8 @@ def parquet_column_options(arrow_schema: Any, compression: str) -> dict[str, Any
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if arrow_io.has_binary_views(arrow_schema):  # the same columns, the same options
+        arrow_schema = arrow_io.without_binary_views(arrow_schema)
     key = (arrow_schema.serialize().to_pybytes(), compression)
     found = _COLUMN_OPTIONS.get(key)
     if found is None:
@@ -468,7 +470,28 @@ def _parquet_size_hint(table: Any) -> int:
     """Bytes a Parquet file of ``table`` fits in, but for freak cases (a file that does
     not fit is written the ordinary way): its Arrow data, the values' length prefixes
     and levels, and the footer."""
-    return int(table.nbytes * 1.125) + 16 * table.num_rows + (4 << 20)
+    return int(arrow_io.data_bytes(table) * 1.125) + 16 * table.num_rows + (4 << 20)
+
+
+def write_parquet(table: Any, sink: Any, options: Mapping[str, Any]) -> None:
+    """``pyarrow.parquet.write_table(table, sink, **options)``, and for a table with
+    ``binary_view`` columns (:func:`fink_client.io.arrow.with_binary_views`) the very
+    same file as for its ``binary`` form: Parquet stores both as ``BYTE_ARRAY``, and the
+    Arrow schema kept in the file (``ARROW:schema``, with which pyarrow restores the
+    exact types) is the ``binary`` one, so readers see what every other file holds."""
+    import base64
+
+    import pyarrow.parquet as pq
+
+    if not arrow_io.has_binary_views(table.schema):
+        pq.write_table(table, sink, **options)
+        return
+    stored = arrow_io.without_binary_views(table.schema)
+    meta = {**(stored.metadata or {}),  # in pyarrow's order: byte for byte its file
+            b"ARROW:schema": base64.b64encode(stored.serialize().to_pybytes())}
+    with pq.ParquetWriter(sink, table.schema, store_schema=False, **options) as writer:
+        writer.write_table(table)
+        writer.add_key_value_metadata(meta)
 
 
 def _require(schema_json: dict[str, Any] | None, fmt: str) -> dict[str, Any]:
@@ -563,7 +586,6 @@ class ParquetWriter(AlertWriter):
     def _write_file(self, fh: BinaryIO, chunk: Any,
                     schema_json: dict[str, Any] | None, stem: str) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         if isinstance(chunk, pa.Table):
             table = chunk
@@ -572,9 +594,9 @@ class ParquetWriter(AlertWriter):
             table = pa.Table.from_batches([batch], schema=batch.schema)
         options = parquet_column_options(table.schema, self.compression)
         if isinstance(cast(object, fh), DirectFile) and cast(DirectFile, fh).write_whole(
-                lambda sink: pq.write_table(table, sink, **options), _parquet_size_hint(table)):
+                lambda sink: write_parquet(table, sink, options), _parquet_size_hint(table)):
             return
-        pq.write_table(table, fh, **options)
+        write_parquet(table, fh, options)
 
     def _same(self, path: Path, chunk: Any, schema_json: dict[str, Any] | None) -> bool:
         import pyarrow as pa
