@@ -100,7 +100,6 @@ class BatchDecoder:
         self.arrow_schema: pa.Schema = arrow.avro_to_arrow_schema(schema_json)
         if views:
             self.arrow_schema = arrow.with_binary_views(self.arrow_schema)
-        self.views = views
         try:
             self._parsed = codec.parse_schema(schema_json)
         except AlertError:

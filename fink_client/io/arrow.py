@@ -35,7 +35,7 @@ The Avro schema JSON is kept in the Arrow schema metadata under ``avro.schema``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -140,20 +140,35 @@ def avro_to_arrow_schema(avro_schema: Mapping[str, Any]) -> pa.Schema:
     return pa.schema(fields, metadata={AVRO_SCHEMA_KEY: text.encode()})
 
 
-def _views(typ: pa.DataType) -> pa.DataType:
-    if typ == pa.binary():
-        return pa.binary_view()
+def _children(typ: pa.DataType) -> list[pa.Field]:
+    """The fields nested in ``typ``: a struct's, a list's item, a map's key and value."""
     if pa.types.is_struct(typ):
-        return pa.struct([_view_field(typ.field(i)) for i in range(typ.num_fields)])
+        return [typ.field(i) for i in range(typ.num_fields)]
     if pa.types.is_list(typ):
-        return pa.list_(_view_field(typ.value_field))
+        return [typ.value_field]
     if pa.types.is_map(typ):
-        return pa.map_(typ.key_field, _view_field(typ.item_field))
-    return typ
+        return [typ.key_field, typ.item_field]
+    return []
 
 
-def _view_field(field: pa.Field) -> pa.Field:
-    return field.with_type(_views(field.type))
+def _map_leaves(typ: pa.DataType, leaf: Callable[[pa.DataType], pa.DataType]) -> pa.DataType:
+    """``typ`` with ``leaf`` applied to every type that nests no other, names and
+    nullability kept."""
+    kids = [f.with_type(_map_leaves(f.type, leaf)) for f in _children(typ)]
+    if pa.types.is_struct(typ):
+        return pa.struct(kids)
+    if pa.types.is_list(typ):
+        return pa.list_(kids[0])
+    if pa.types.is_map(typ):
+        return pa.map_(kids[0], kids[1])
+    return leaf(typ)
+
+
+def _retyped(schema: pa.Schema, old: pa.DataType, new: pa.DataType) -> pa.Schema:
+    def swap(typ: pa.DataType) -> pa.DataType:
+        return new if typ == old else typ
+    return pa.schema([f.with_type(_map_leaves(f.type, swap)) for f in schema],
+                     metadata=schema.metadata)
 
 
 def with_binary_views(schema: pa.Schema) -> pa.Schema:
@@ -161,41 +176,22 @@ def with_binary_views(schema: pa.Schema) -> pa.Schema:
     as ``binary_view``: the layout of batches whose bytes point into the messages
     themselves rather than into a copy (:class:`fink_client.arrowbatch.BatchDecoder`
     with ``views=True``). Parquet stores both alike (``BYTE_ARRAY``)."""
-    return pa.schema([_view_field(f) for f in schema], metadata=schema.metadata)
-
-
-def _has_view(typ: pa.DataType) -> bool:
-    if typ == pa.binary_view():
-        return True
-    if pa.types.is_struct(typ):
-        return any(_has_view(typ.field(i).type) for i in range(typ.num_fields))
-    if pa.types.is_list(typ):
-        return _has_view(typ.value_type)
-    if pa.types.is_map(typ):
-        return _has_view(typ.item_type)
-    return False
-
-
-def has_binary_views(schema: pa.Schema) -> bool:
-    """True when a column of ``schema``, at any depth, is ``binary_view``."""
-    return any(_has_view(f.type) for f in schema)
+    return _retyped(schema, pa.binary(), pa.binary_view())
 
 
 def without_binary_views(schema: pa.Schema) -> pa.Schema:
     """``schema`` with every ``binary_view`` column as ``binary`` again (the inverse of
     :func:`with_binary_views`)."""
-    def plain(typ: pa.DataType) -> pa.DataType:
-        if typ == pa.binary_view():
-            return pa.binary()
-        if pa.types.is_struct(typ):
-            return pa.struct([typ.field(i).with_type(plain(typ.field(i).type))
-                              for i in range(typ.num_fields)])
-        if pa.types.is_list(typ):
-            return pa.list_(typ.value_field.with_type(plain(typ.value_type)))
-        if pa.types.is_map(typ):
-            return pa.map_(typ.key_field, typ.item_field.with_type(plain(typ.item_type)))
-        return typ
-    return pa.schema([f.with_type(plain(f.type)) for f in schema], metadata=schema.metadata)
+    return _retyped(schema, pa.binary_view(), pa.binary())
+
+
+def _has_view(typ: pa.DataType) -> bool:
+    return typ == pa.binary_view() or any(_has_view(f.type) for f in _children(typ))
+
+
+def has_binary_views(schema: pa.Schema) -> bool:
+    """True when a column of ``schema``, at any depth, is ``binary_view``."""
+    return any(_has_view(f.type) for f in schema)
 
 
 def _array_bytes(arr: pa.Array) -> int:
