@@ -82,7 +82,6 @@ WORKER_DEFAULTS: dict[str, Any] = {
 }
 
 
-
 def worker_kafka_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """librdkafka settings of a worker for the command's fink-client ``config``: the
     client's (:func:`fink_client.config.kafka_config`), then :data:`WORKER_DEFAULTS`
@@ -271,12 +270,11 @@ class BatchWriter:
             return
 
         from fink_client.arrowbatch import batch_decoder
-        from fink_client.io.arrow import take_rows, without_binary_views
+        from fink_client.io.arrow import without_binary_views
 
         empty, _ = batch_decoder(self.job.schema, views=True).decode_valid([])
-        plain = empty.cast(without_binary_views(empty.schema))  # Arrow's kernels of
-        plain.take(row_indices([]))  # take_rows, loaded now
-        take_rows(empty, row_indices([0, 1]))
+        # the kernels of io.arrow.take_rows (a cast of the views, a take), loaded now
+        empty.cast(without_binary_views(empty.schema)).take(row_indices([]))
         self.partitioner.folders(empty)
         if self.job.fmt == "parquet":
             from fink_client.io.writers import PARQUET_COMPRESSION, parquet_column_options
