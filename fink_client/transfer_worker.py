@@ -187,7 +187,7 @@ def row_indices(rows: list[int]) -> Any:
 def _arrow_parquet_writer(folder: Path, schema: Any) -> Any:
     """A :class:`~fink_client.io.writers.ParquetWriter` that writes :class:`ArrowRow`
     chunks straight from their table (decoded in C by :mod:`fink_client.arrowbatch`,
-    never through dicts; the whole table as it is when the chunk is all of it). Names,
+    never through dicts; a slice of the table when the chunk's rows follow each other). Names,
     column options, rerun checks and atomic writes are ParquetWriter's."""
 
     from fink_client.io.arrow import take_rows
@@ -200,9 +200,8 @@ def _arrow_parquet_writer(folder: Path, schema: Any) -> Any:
                     isinstance(r, ArrowRow) and r.table is first.table for r in chunk):
                 super()._write_file(fh, chunk, schema_json, stem)
                 return
-            rows = [r.index for r in chunk]
-            whole = rows == list(range(first.table.num_rows))
-            table = first.table if whole else take_rows(first.table, row_indices(rows))
+            # consecutive rows (all of them, most often) are a slice of it: no copy
+            table = take_rows(first.table, row_indices([r.index for r in chunk]))
             super()._write_file(fh, table, schema_json, stem)
 
     return _Writer(folder, schema)
