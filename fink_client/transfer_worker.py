@@ -426,6 +426,19 @@ def message_schema(value: bytes, key: bytes | None,
 #: Seconds a prepared worker waits for the other workers of its command (start-up).
 START_PATIENCE = 5.0
 
+#: Seconds a worker's ``consume()`` may wait. librdkafka's batch consume returns when it
+#: has the messages asked for *or* at the timeout, not when some are there: with 0.1 s, a
+#: worker whose prefetch queue held fewer than 500 messages sat idle beside them, and it
+#: saw the command's stop up to 0.1 s late (measured: 66-114 ms of a run's ~0.16 s tail).
+#: 5 ms, 8 interleaved 2-worker runs each: 7,786 against 7,172 alerts/s (medians), CPU
+#: per alert unchanged (161 against 163 µs).
+CONSUME_WAIT = 0.005
+#: ... and once nothing has come for :data:`IDLE_AFTER` seconds (its partitions read to
+#: their end, or none assigned): waking every 5 ms costs an idle worker ~2 % of a CPU,
+#: every 0.1 s ~0.2 % (measured here), and a stop is then seen within 0.1 s.
+IDLE_WAIT = 0.1
+IDLE_AFTER = 1.0
+
 #: Errors of a fetch that no retry can cure: the worker stops and the command reports it.
 _STOPPING_ERRORS = (AuthenticationError, AuthorizationError, UnknownTopicError)
 
@@ -527,6 +540,7 @@ class Worker:
         self.command = CommandWatch()
         self._wake_every = int(kcfg.get("heartbeat.interval.ms", 3000)) / 1000
         self._next_wake = 0.0
+        self._last_message = time.monotonic()  # see _wait()
 
     # -- batches -------------------------------------------------------------------
     def _boundary(self, partition: int, first: int) -> int:
@@ -619,6 +633,13 @@ class Worker:
             self._next_wake = now + self._wake_every
             self.consumer.assignment()
 
+    def _wait(self) -> float:
+        """How long the next ``consume()`` may wait (:data:`CONSUME_WAIT`)."""
+        now = time.monotonic()
+        if any(self.buffers.values()) or now - self._last_message < IDLE_AFTER:
+            return CONSUME_WAIT
+        return IDLE_WAIT
+
     # -- rebalance -----------------------------------------------------------------
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         # eager protocol: every partition, after all were revoked; cooperative: the added ones
@@ -664,11 +685,13 @@ class Worker:
                     break
                 # consume() waits for ``want`` messages or the timeout: keep it short, so
                 # that a partial batch (a partition's tail) or a stop is not waited on
-                msgs = self.consumer.consume(num_messages=want, timeout=0.1)
+                msgs = self.consumer.consume(num_messages=want, timeout=self._wait())
                 self.client.raise_pending()  # authentication failures come by error_cb
                 self._heartbeat()
                 taken = 0
                 ends, buffers = self.job.ends, self.buffers
+                if msgs:
+                    self._last_message = time.monotonic()
                 for msg in msgs:
                     err = msg.error()
                     if err is not None:
