@@ -43,7 +43,7 @@ import multiprocessing
 import os
 import queue
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -182,6 +182,23 @@ def row_indices(rows: list[int]) -> Any:
 
     return pa.Array.from_buffers(pa.int64(), len(rows),
                                  [None, pa.py_buffer(array.array("q", rows))])
+
+
+def shared_copy(table: Any, groups: Iterable[list[int]]) -> Any:
+    """``table``, with its ``binary_view`` columns copied as ``binary`` once if some of
+    ``groups`` (ascending row numbers, one list per output folder) are not consecutive.
+
+    Why: the rows of a group that is not a run of the table are taken with a copy of the
+    table's bytes columns (:func:`fink_client.io.arrow.take_rows`: Arrow has no ``take``
+    for views), and doing that per folder copied every cutout of the batch once per
+    folder (``--partition-by finkclass``: one per class in the batch)."""
+    from fink_client.io import arrow as arrow_io
+
+    if not arrow_io.has_binary_views(table.schema):
+        return table
+    if all(rows[-1] - rows[0] + 1 == len(rows) for rows in groups if rows):
+        return table  # every folder's rows are a slice: no copy at all
+    return table.cast(arrow_io.without_binary_views(table.schema))
 
 
 def _arrow_parquet_writer(folder: Path, schema: Any) -> Any:
@@ -356,6 +373,7 @@ class BatchWriter:
         groups: dict[str, list[int]] = {}
         for row, folder in enumerate(self.partitioner.folders(table)):
             groups.setdefault(folder, []).append(row)
+        table = shared_copy(table, groups.values())
         alerts = files = size = 0
         for folder, rows in sorted(groups.items()):
             writer = self._writer(folder)
