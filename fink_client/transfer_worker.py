@@ -186,7 +186,7 @@ def row_indices(rows: list[int]) -> Any:
 
 def shared_copy(table: Any, groups: Iterable[list[int]]) -> Any:
     """``table``, with its ``binary_view`` columns copied as ``binary`` once if some of
-    ``groups`` (ascending row numbers, one list per output folder) are not consecutive.
+    ``groups`` (row numbers, one list per output folder) are not runs (consecutive).
 
     Why: the rows of a group that is not a run of the table are taken with a copy of the
     table's bytes columns (:func:`fink_client.io.arrow.take_rows`: Arrow has no ``take``
@@ -196,7 +196,7 @@ def shared_copy(table: Any, groups: Iterable[list[int]]) -> Any:
 
     if not arrow_io.has_binary_views(table.schema):
         return table
-    if all(rows[-1] - rows[0] + 1 == len(rows) for rows in groups if rows):
+    if all(arrow_io.is_run(rows) for rows in groups):
         return table  # every folder's rows are a slice: no copy at all
     return table.cast(arrow_io.without_binary_views(table.schema))
 

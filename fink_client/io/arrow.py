@@ -35,7 +35,7 @@ The Avro schema JSON is kept in the Arrow schema metadata under ``avro.schema``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -206,6 +206,11 @@ def _array_bytes(arr: pa.Array) -> int:
     return _array_bytes(arr.flatten()) + 4 * len(arr) + len(arr) // 8 + 1  # list, map
 
 
+def is_run(rows: Sequence[int] | np.ndarray) -> bool:
+    """True when ``rows`` are consecutive row numbers (``n, n+1, ...``): a slice."""
+    return bool(np.all(np.diff(rows) == 1))
+
+
 def take_rows(table: pa.Table, rows: pa.Array) -> pa.Table:
     """``table.take(rows)`` (``rows``: an int64 array without nulls), also for
     ``binary_view`` columns, which Arrow's ``take`` does not handle: consecutive rows are
@@ -215,7 +220,7 @@ def take_rows(table: pa.Table, rows: pa.Array) -> pa.Table:
     index = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset:rows.offset + len(rows)]
     if len(index) == 0:
         return table.slice(0, 0)
-    if bool(np.all(np.diff(index) == 1)):
+    if is_run(index):
         return table.slice(int(index[0]), len(index))
     if has_binary_views(table.schema):
         table = table.cast(without_binary_views(table.schema))
