@@ -194,11 +194,9 @@ def shared_copy(table: Any, groups: Iterable[list[int]]) -> Any:
     folder (``--partition-by finkclass``: one per class in the batch)."""
     from fink_client.io import arrow as arrow_io
 
-    if not arrow_io.has_binary_views(table.schema):
-        return table
     if all(arrow_io.is_run(rows) for rows in groups):
         return table  # every folder's rows are a slice: no copy at all
-    return table.cast(arrow_io.without_binary_views(table.schema))
+    return arrow_io.as_binary(table)
 
 
 def _arrow_parquet_writer(folder: Path, schema: Any) -> Any:
@@ -286,11 +284,11 @@ class BatchWriter:
             return
 
         from fink_client.arrowbatch import batch_decoder
-        from fink_client.io.arrow import without_binary_views
+        from fink_client.io.arrow import as_binary
 
         empty, _ = batch_decoder(self.job.schema, views=True).decode_valid([])
         # the kernels of io.arrow.take_rows (a cast of the views, a take), loaded now
-        empty.cast(without_binary_views(empty.schema)).take(row_indices([]))
+        as_binary(empty).take(row_indices([]))
         self.partitioner.folders(empty)
         if self.job.fmt == "parquet":
             from fink_client.io.writers import PARQUET_COMPRESSION, parquet_column_options

@@ -206,6 +206,14 @@ def _array_bytes(arr: pa.Array) -> int:
     return _array_bytes(arr.flatten()) + 4 * len(arr) + len(arr) // 8 + 1  # list, map
 
 
+def as_binary(table: pa.Table) -> pa.Table:
+    """``table`` with its ``binary_view`` columns copied as ``binary`` (``table`` itself
+    when it has none): what Arrow kernels without views support (``take``)."""
+    if not has_binary_views(table.schema):
+        return table
+    return table.cast(without_binary_views(table.schema))
+
+
 def is_run(rows: Sequence[int] | np.ndarray) -> bool:
     """True when ``rows`` are consecutive row numbers (``n, n+1, ...``): a slice."""
     return bool(np.all(np.diff(rows) == 1))
@@ -222,9 +230,7 @@ def take_rows(table: pa.Table, rows: pa.Array) -> pa.Table:
         return table.slice(0, 0)
     if is_run(index):
         return table.slice(int(index[0]), len(index))
-    if has_binary_views(table.schema):
-        table = table.cast(without_binary_views(table.schema))
-    return table.take(rows)
+    return as_binary(table).take(rows)
 
 
 def data_bytes(table: pa.Table) -> int:
