@@ -228,7 +228,7 @@ def request_stop() -> None:
 
 
 def clean_temporary_files(*folders: Path) -> int:
-    """Remove the temporary files (``.<name>.<pid>.tmp``) that dead runs left anywhere
+    """Remove the temporary files (``.<name>.<n>.<pid>.tmp``) that dead runs left anywhere
     below ``folders``; return how many were removed."""
     return sum(len(clean_stale_temps(folder, recursive=True)) for folder in folders)
 

@@ -2,7 +2,8 @@
 
 A reader (or a restart after ``kill -9``) sees either the complete file under its final
 name or nothing: never a half-written alert file. The temporary file is
-``.<name>.<pid>.tmp``; a process killed with ``kill -9`` leaves it behind, and
+``.<name>.<n>.<pid>.tmp`` (``n`` unique within the process, so that two threads writing
+the same path never share one); a process killed with ``kill -9`` leaves it behind, and
 :func:`clean_stale_temps` (run by every writer on its folder) removes those whose
 process is gone. A process aborting at once (a second Ctrl-C) removes its own with
 :func:`remove_open_temps`, those of its writer threads included.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import itertools
 import os
 import re
 import threading
@@ -26,6 +28,7 @@ _TEMP = re.compile(r"^\..+\.(\d+)\.tmp$")
 _OPEN: dict[Path, int] = {}  # temporary files being written by this process -> thread id
 _GUARD = threading.RLock()  # a temporary file is registered and created, or all removed
 _ABORTING = threading.Event()  # set by remove_open_temps() before an exit: no new temp file
+_SERIAL = itertools.count()  # n of the temporary names (next() is atomic under the GIL)
 _IOV_MAX = 1024  # buffers per writev call (POSIX's minimum for IOV_MAX is 16; Linux: 1024)
 
 
@@ -111,7 +114,7 @@ def atomic_write(path: str | Path, *, overwrite: bool = False,
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and not overwrite:
         raise FileExistsError(f"refusing to overwrite {path}")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{next(_SERIAL)}.{os.getpid()}.tmp")
     with _GUARD:  # registered before it exists: an abort between the two removes it too
         if _ABORTING.is_set():
             raise OSError(errno.ECANCELED, f"not writing {path}: the process is aborting")

@@ -138,3 +138,33 @@ def test_temporary_files_are_ignored_by_folder_reads(tmp_path: Path) -> None:
     (tmp_path / f".{p.name}.123.tmp").write_bytes(b"half written")
     (tmp_path / ".partial.avro").write_bytes(b"Obj\x01")
     assert len(AlertReader(tmp_path).to_list()) == 2
+
+
+def test_two_threads_writing_the_same_path_never_share_a_temporary_file(
+        tmp_path: Path) -> None:
+    """Two threads of one process writing the same file at once (a writer thread and
+    the main one, both writing a folder's side file) each get a temporary file of
+    their own: both renames succeed, and no temporary file is left."""
+    import threading
+
+    from fink_client.io.atomic import atomic_write
+
+    path, both_open = tmp_path / "side.avsc", threading.Barrier(2, timeout=10)
+    errors: list[BaseException] = []
+
+    def write(text: bytes) -> None:
+        try:
+            with atomic_write(path, overwrite=True) as fh:
+                both_open.wait()  # the two temporary files exist at the same time
+                fh.write(text)
+        except BaseException as exc:  # handed to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(b"x" * 10,)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert path.read_bytes() == b"x" * 10
+    assert [p.name for p in tmp_path.iterdir()] == ["side.avsc"]
